@@ -1,0 +1,166 @@
+"""The live project as a separate server process: started, waited for, restarted, stopped.
+
+Tests, notebooks, the grader and `make demo` all use it. The server never runs inside the
+caller's event loop (a notebook kernel's loop stalls background tasks between cells).
+
+    with LiveServer(redis_url=redis.url) as server:
+        server.manage("create_device", "sensor-1")   # -> the token it printed
+        httpx.get(server.http_url + "/api/devices/")
+"""
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from kit import PROJECT_DIR
+
+START_TIMEOUT = 30
+COMMAND_TIMEOUT = 60
+
+
+class ServerFailed(RuntimeError):
+    pass
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent():
+    """Linux: the server gets SIGTERM if the process that started it dies (a killed kernel)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class LiveServer:
+    def __init__(self, project_dir=PROJECT_DIR, redis_url=None, db_path=None, layer_prefix=None,
+                 debug=False, env=None, start_timeout=START_TIMEOUT):
+        self.project_dir = Path(project_dir).resolve()
+        self.workdir = tempfile.mkdtemp(prefix="kit-server-")
+        self.db_path = str(db_path or Path(self.workdir) / "db.sqlite3")
+        self.log_path = Path(self.workdir) / "server.log"
+        self.start_timeout = start_timeout
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "mysite.settings",
+                    "DJANGO_DB_PATH": self.db_path, "DJANGO_DEBUG": "1" if debug else "0", **(env or {})}
+        self.env.pop("REDIS_URL", None)
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
+        self.redis_url = redis_url
+        self.layer_prefix = layer_prefix or "asgi"
+        self.env["CHANNEL_LAYER_PREFIX"] = self.layer_prefix
+        self.process = None
+        self.port = None
+        self.migrated = False
+
+    # -- addresses -------------------------------------------------------------------------
+    @property
+    def http_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}"
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self):
+        if not self.migrated:
+            self.manage("migrate", "--noinput", timeout=COMMAND_TIMEOUT)
+            self.migrated = True
+        # A restart keeps its port, so URLs stay valid. A fresh port can be taken by someone else
+        # between our probe and the server's bind (daphne cannot adopt a socket): then try another.
+        for attempt in range(3):
+            self.port = self.port or free_port()
+            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                       "--websocket_connect_timeout", "5", "mysite.asgi:application"]
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    command, cwd=self.project_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True,
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                )
+            try:
+                self._wait_until_ready()
+                return self
+            except ServerFailed:
+                if "Listen failure" not in self.log_tail(5) or attempt == 2:
+                    raise
+                self.port = None
+
+    def _wait_until_ready(self):
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._fail(f"the server exited with status {self.process.returncode} while starting")
+            try:
+                httpx.get(self.http_url + "/api/", timeout=1)  # any HTTP answer means it is up
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        self._fail(f"the server did not answer within {self.start_timeout} s")
+
+    def _fail(self, reason):
+        raise ServerFailed(f"{reason}. Last lines of its log:\n{self.log_tail()}")
+
+    def log_tail(self, lines=40):
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log)"
+
+    def stop(self):
+        """SIGTERM to the server's process group, then SIGKILL if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+    def kill(self):
+        """A crash: SIGKILL, so disconnect handlers never run (stale presence, lost sockets)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(5)
+
+    def restart(self):
+        """After the project's code changed: stop, start on the same port, wait until it answers."""
+        self.stop()
+        return self.start()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def channel_layer(self):
+        """A channel layer in the caller's process that reaches this server's consumers (Redis only)."""
+        from channels_redis.core import RedisChannelLayer
+
+        if not self.redis_url:
+            raise ServerFailed("this server uses the in-memory layer: no other process can reach it")
+        return RedisChannelLayer(hosts=[self.redis_url], prefix=self.layer_prefix)
+
+    # -- management commands ---------------------------------------------------------------
+    def manage(self, *args, timeout=COMMAND_TIMEOUT):
+        """Runs `python manage.py ARGS` against this server's database; returns its stdout."""
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=self.project_dir, env=self.env,
+                                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise ServerFailed(f"manage.py {' '.join(args)} failed:\n{result.stderr.strip()[-2000:]}")
+        return result.stdout.strip()

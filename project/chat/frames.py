@@ -1,0 +1,31 @@
+"""What a chat client may send, checked before anything reaches the channel layer."""
+import json
+import re
+
+ROOM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # every chat_<room> is then a valid group name
+MAX_MESSAGE_CHARS = 4000
+
+
+def room_group(room):
+    """The channel-layer group of a room: ASCII only, so group_add never raises TypeError."""
+    return f"chat_{room}"
+
+
+def parse_chat_frame(text_data):
+    """Returns (message, None) for a good frame, (None, "what is wrong") for a bad one."""
+    if text_data is None:
+        return None, "binary frames are not accepted: send JSON text like {\"message\": \"hi\"}"
+    try:
+        frame = json.loads(text_data)
+    except ValueError:
+        return None, "frame is not valid JSON: send {\"message\": \"<text>\"}"
+    if not isinstance(frame, dict):
+        return None, "frame must be a JSON object like {\"message\": \"<text>\"}"
+    if "message" not in frame:
+        return None, "'message' is missing"
+    message = frame["message"]
+    if not isinstance(message, str):
+        return None, "'message' must be a string"
+    if len(message) > MAX_MESSAGE_CHARS:
+        return None, f"'message' is too large: at most {MAX_MESSAGE_CHARS} characters"
+    return message, None

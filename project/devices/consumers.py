@@ -1,0 +1,69 @@
+# project/devices/consumers.py
+"""Step 3: a device's socket. It joins its own group and the broadcast group; events whose type is
+device.message or device.command become frames; a reply frame goes back to whoever asked."""
+import json
+from collections import OrderedDict
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from devices import presence
+from devices.frames import parse_device_frame
+from devices.groups import BROADCAST_GROUP, device_group
+from devices.models import Device
+from mysite.api import bearer_token
+
+MAX_PENDING_COMMANDS = 256
+
+
+class DeviceConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        """Check the Bearer token before accept: closing first makes the handshake fail (403)."""
+        device_id = self.scope["url_route"]["kwargs"]["device_id"]
+        headers = {k.decode("latin-1").title(): v.decode("latin-1") for k, v in self.scope["headers"]}
+        self.device = await Device.objects.aauthenticate(device_id, bearer_token(headers))
+        if self.device is None:
+            await self.close()
+            return
+        self.pending = OrderedDict()  # command id -> reply channel of the view waiting for it
+        ### BEGIN SOLUTION
+        for group in (device_group(device_id), BROADCAST_GROUP):
+            await self.channel_layer.group_add(group, self.channel_name)
+        ### END SOLUTION
+        await presence.connected(self.device, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        """Leave both groups and mark this socket gone (if connect got that far)."""
+        if getattr(self, "device", None) is None:
+            return
+        for group in (device_group(self.device.device_id), BROADCAST_GROUP):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        await presence.disconnected(self.device, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        """A device sends only replies: {"type": "reply", "id": <command id>, "data": ...}."""
+        frame, error = parse_device_frame(text_data)
+        reply_channel = self.pending.pop(frame["id"], None) if frame else None
+        if frame and reply_channel is None:
+            error = f"no pending command with id {frame['id'][:64]!r} (already answered or timed out?)"
+        if error:
+            await self.send_frame({"type": "error", "error": error})
+            return
+        reply = {"type": "device.reply", "id": frame["id"], "data": frame["data"], "device": self.device.device_id}
+        await self.channel_layer.send(reply_channel, reply)
+
+    async def device_message(self, event):
+        """Handles device.message (a push from the API, a broadcast or a notebook)."""
+        ### BEGIN SOLUTION
+        await self.send_frame({"type": "message", "id": event.get("id"), "data": event.get("data")})
+        ### END SOLUTION
+
+    async def device_command(self, event):
+        """Handles device.command: remember where the reply goes, then pass the command on."""
+        self.pending[event["id"]] = event["reply_channel"]
+        while len(self.pending) > MAX_PENDING_COMMANDS:  # a device that never answers
+            self.pending.popitem(last=False)
+        await self.send_frame({"type": "command", "id": event["id"], "data": event.get("data")})
+
+    async def send_frame(self, frame):
+        await self.send(text_data=json.dumps(frame))

@@ -1,0 +1,137 @@
+"""The HTTP API's shared plumbing: API-key auth, JSON in and out, and every error status.
+
+A view decorated with @api_endpoint("POST") receives the parsed JSON object and returns
+(status, payload). Any ApiError becomes {"error": "..."} with its status; nothing a client
+sends can reach a 500.
+"""
+import asyncio
+import functools
+import json
+import logging
+import uuid
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+log = logging.getLogger("kit.api")
+LAYER_TIMEOUT_SECONDS = 4  # the contract promises a 503 within 5 s when the layer is down
+
+
+class ApiError(Exception):
+    def __init__(self, status, message, **extra):
+        super().__init__(message)
+        self.status, self.message, self.extra = status, message, extra
+
+
+class LayerTimeout(ApiError):
+    """The layer call did not finish in time: 503 unless the caller knows better (a command: 504)."""
+
+    def __init__(self):
+        super().__init__(503, "channel layer did not answer in time (is Redis running?)")
+
+
+def error_response(status, message, **extra):
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def new_id():
+    """A correlation id for a push or a command."""
+    return uuid.uuid4().hex
+
+
+def bearer_token(headers):
+    """The token of an 'Authorization: Bearer <token>' header, or None."""
+    value = headers.get("Authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def parse_body(request):
+    """The request body as a JSON object, or ApiError 413/400."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApiError(400, "Content-Length is not a number")
+    if declared > settings.API_MAX_BODY_BYTES:
+        raise ApiError(413, f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB")
+    raw = request.body
+    if len(raw) > settings.API_MAX_BODY_BYTES:
+        raise ApiError(413, f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "body is not valid JSON")
+    if not isinstance(body, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return body
+
+
+async def layer_call(make_call, timeout=LAYER_TIMEOUT_SECONDS):
+    """Runs make_call(layer) with a time limit; an unreachable layer becomes ApiError 503."""
+    layer = get_channel_layer()
+    try:
+        return await asyncio.wait_for(make_call(layer), timeout)
+    except asyncio.TimeoutError:
+        raise LayerTimeout()
+    except (OSError, ConnectionError) as exc:
+        raise ApiError(503, f"channel layer unreachable (is Redis running?): {exc.__class__.__name__}")
+    except Exception as exc:  # redis-py's own ConnectionError/TimeoutError are not OSErrors
+        if exc.__class__.__module__.startswith("redis"):
+            raise ApiError(503, f"channel layer unreachable (is Redis running?): {exc.__class__.__name__}")
+        raise
+
+
+def api_endpoint(*methods, parse_json=True):
+    """Decorates an async view(request, body, **url_kwargs) -> (status, payload).
+
+    Checks in order: method (405), API key (401), body size and JSON (413/400); body is None
+    when parse_json is False (GET). Errors come back as {"error": ...}, never as a traceback.
+    """
+
+    def decorate(view):
+        @csrf_exempt  # header tokens, no cookies: there is no session for CSRF to protect
+        @functools.wraps(view)
+        async def wrapper(request, *args, **kwargs):
+            try:
+                if request.method not in methods:
+                    response = error_response(405, f"method {request.method} not allowed; use {', '.join(methods)}")
+                    response["Allow"] = ", ".join(methods)
+                    return response
+                await authenticate_publisher(request)
+                body = parse_body(request) if parse_json else None
+                status, payload = await view(request, body, *args, **kwargs)
+                return JsonResponse(payload, status=status, safe=False)
+            except ApiError as exc:
+                return error_response(exc.status, exc.message, **exc.extra)
+            except Exception:
+                log.exception("unexpected error in %s", request.path)
+                return error_response(500, "internal error; the server log has the details")
+
+        return wrapper
+
+    return decorate
+
+
+async def authenticate_publisher(request):
+    from devices.models import ApiKey
+
+    token = bearer_token(request.headers)
+    if not token:
+        raise ApiError(401, "missing API key: send 'Authorization: Bearer <API key>'")
+    if not await ApiKey.objects.acheck(token):
+        raise ApiError(401, "wrong API key")
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    """Unknown routes under /api/ answer JSON too, whatever the method."""
+    return error_response(404, f"unknown route: {request.path[:200]}")
+
+
+def server_error(request, *args, **kwargs):
+    """handler500: even a bug answers JSON, never a traceback page (DEBUG off)."""
+    return error_response(500, "internal error; the server log has the details")

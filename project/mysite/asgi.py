@@ -1,0 +1,22 @@
+"""ASGI entry point: HTTP goes to Django, WebSockets to the consumers of each app."""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+django_asgi_app = get_asgi_application()  # before importing consumers: it sets Django up
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from mysite.routing import websocket_urlpatterns  # noqa: E402
+from mysite.startup import announce_channel_layer  # noqa: E402
+
+announce_channel_layer()
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+    }
+)
