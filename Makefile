@@ -7,12 +7,18 @@ PY := $(VENV)/bin/python
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 WITH_REDIS := $(PY) -m kit.redis_service run --
+# Jupyter refuses to run as root unless told (containers, CI machines).
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test setup setup-dev check-python clean help
+.PHONY: lab test demo bench bench-quick grade starter setup setup-dev check-python clean help
 
 help:
 	@echo "make lab     JupyterLab on notebooks/, with a Redis found or started"
 	@echo "make test    the whole test suite (project, notebooks, grader, browser)"
+	@echo "make demo    instructor mode: live project, Redis, simulated devices; prints URLs and login"
+	@echo "make bench   kit vs seed pattern vs bare-ASGI floor: table, ratios, bench-results.json (bench-quick: seconds)"
+	@echo "make grade PROJECT=<dir> [OUT=<file>]   grade a project by the four steps: table + Gradescope results.json"
+	@echo "make starter DEST=<dir>                 the learner's copy: every solution region replaced by a TODO stub"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.11 or newer is needed (python3.11, python3.12 or python3.13 on PATH)"; exit 1; fi
@@ -31,10 +37,34 @@ setup: $(VENV)/.lab-installed
 setup-dev: $(VENV)/.dev-installed
 
 lab: setup
-	$(WITH_REDIS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+	$(WITH_REDIS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
 test: setup-dev
 	$(WITH_REDIS) $(PY) -m pytest $(PYTEST_ARGS)
+
+# kit/demo.py finds or starts its own Redis and stops everything it started on Ctrl-C.
+DEMO_ARGS ?=
+demo: setup
+	$(PY) -m kit.demo $(DEMO_ARGS)
+
+# The performance report (README: Bench). BENCH_ARGS e.g. --out FILE, --systems kit,floor.
+BENCH_ARGS ?=
+bench: setup-dev
+	$(WITH_REDIS) $(PY) -m kit.bench $(BENCH_ARGS)
+
+bench-quick: setup-dev
+	$(WITH_REDIS) $(PY) -m kit.bench --quick $(BENCH_ARGS)
+
+# Grading works on a temporary copy of PROJECT (nothing is written into it) with its own Redis
+# key prefix, database, server and port per step. Exit status 0 whenever grading finished.
+OUT ?= results.json
+grade: setup-dev
+	@if [ -z "$(PROJECT)" ]; then echo "usage: make grade PROJECT=<project dir> [OUT=results.json]"; exit 2; fi
+	$(PY) -m kit.grade "$(PROJECT)" --out "$(OUT)"
+
+starter: setup
+	@if [ -z "$(DEST)" ]; then echo "usage: make starter DEST=<new directory>"; exit 2; fi
+	$(PY) -m kit.starter "$(DEST)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -45,7 +45,7 @@ def _die_with_parent():
 
 class LiveServer:
     def __init__(self, project_dir=PROJECT_DIR, redis_url=None, db_path=None, layer_prefix=None,
-                 debug=False, env=None, start_timeout=START_TIMEOUT):
+                 debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=()):
         self.project_dir = Path(project_dir).resolve()
         self.workdir = tempfile.mkdtemp(prefix="kit-server-")
         self.db_path = str(db_path or Path(self.workdir) / "db.sqlite3")
@@ -62,6 +62,7 @@ class LiveServer:
         self.process = None
         self.port = None
         self.migrated = False
+        self.daphne_args = list(daphne_args)  # extra daphne options, e.g. ("--ping-interval", "300")
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -82,7 +83,7 @@ class LiveServer:
         for attempt in range(3):
             self.port = self.port or free_port()
             command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                       "--websocket_connect_timeout", "5", "mysite.asgi:application"]
+                       "--websocket_connect_timeout", "5", *self.daphne_args, "mysite.asgi:application"]
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
                     command, cwd=self.project_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,

@@ -31,3 +31,16 @@ def django_in_memory(tmp_path_factory):
 
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
     yield settings
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Browser tests ran and no Chromium was found: say how to install it, once, at the end."""
+    try:
+        from browser_support import INSTALL_HELP, find_chromium
+    except ImportError:  # a copy of the tests without the browser tests
+        return
+    browser_reports = [r for r in terminalreporter.stats.get("failed", []) + terminalreporter.stats.get("error", [])
+                       if "test_browser.py" in r.nodeid]
+    if browser_reports and find_chromium() is None:
+        terminalreporter.section("browser tests need Chromium", sep="-", yellow=True)
+        terminalreporter.write_line(INSTALL_HELP)

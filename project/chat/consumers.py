@@ -5,9 +5,10 @@ import json
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from chat.frames import parse_chat_frame, room_group
+from mysite.layer_guard import LayerGuard, quietly
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redis gone -> clean close
     async def connect(self):
         """Join the room's group, then accept. The route already checked the room name."""
         self.group = room_group(self.scope["url_route"]["kwargs"]["room"])
@@ -19,7 +20,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         """Leave the group, or the layer keeps sending to a dead channel until group_expiry."""
         ### BEGIN SOLUTION
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await quietly(self.channel_layer.group_discard(self.group, self.channel_name))  # Redis may be gone
         ### END SOLUTION
 
     async def receive(self, text_data=None, bytes_data=None):

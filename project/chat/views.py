@@ -1,3 +1,4 @@
+# project/chat/views.py
 """Chat pages for browsers, and the announcements endpoint of the HTTP API."""
 from django.http import Http404
 from django.shortcuts import render

@@ -2,8 +2,11 @@
 """Step 3: a device's socket. It joins its own group and the broadcast group; events whose type is
 device.message or device.command become frames; a reply frame goes back to whoever asked."""
 import json
+import math
+import time
 from collections import OrderedDict
 
+from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from devices import presence
@@ -11,11 +14,12 @@ from devices.frames import parse_device_frame
 from devices.groups import BROADCAST_GROUP, device_group
 from devices.models import Device
 from mysite.api import bearer_token
+from mysite.layer_guard import LayerGuard, quietly
 
 MAX_PENDING_COMMANDS = 256
 
 
-class DeviceConsumer(AsyncWebsocketConsumer):
+class DeviceConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redis gone -> clean close
     async def connect(self):
         """Check the Bearer token before accept: closing first makes the handshake fail (403)."""
         device_id = self.scope["url_route"]["kwargs"]["device_id"]
@@ -24,7 +28,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         if self.device is None:
             await self.close()
             return
-        self.pending = OrderedDict()  # command id -> reply channel of the view waiting for it
+        self.pending = OrderedDict()  # command id -> (reply channel of the waiting view, expiry time)
         ### BEGIN SOLUTION
         for group in (device_group(device_id), BROADCAST_GROUP):
             await self.channel_layer.group_add(group, self.channel_name)
@@ -33,24 +37,28 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code):
-        """Leave both groups and mark this socket gone (if connect got that far)."""
+        """Mark this socket gone, then leave both groups (if connect got that far).
+        Presence first: it must be right even when Redis is down and group_discard fails."""
         if getattr(self, "device", None) is None:
             return
-        for group in (device_group(self.device.device_id), BROADCAST_GROUP):
-            await self.channel_layer.group_discard(group, self.channel_name)
         await presence.disconnected(self.device, self.channel_name)
+        for group in (device_group(self.device.device_id), BROADCAST_GROUP):
+            await quietly(self.channel_layer.group_discard(group, self.channel_name))
 
     async def receive(self, text_data=None, bytes_data=None):
         """A device sends only replies: {"type": "reply", "id": <command id>, "data": ...}."""
         frame, error = parse_device_frame(text_data)
-        reply_channel = self.pending.pop(frame["id"], None) if frame else None
-        if frame and reply_channel is None:
+        reply_channel, expires = self.pending.pop(frame["id"], (None, 0)) if frame else (None, 0)
+        if frame and (reply_channel is None or time.time() > expires):
             error = f"no pending command with id {frame['id'][:64]!r} (already answered or timed out?)"
         if error:
             await self.send_frame({"type": "error", "error": error})
             return
         reply = {"type": "device.reply", "id": frame["id"], "data": frame["data"], "device": self.device.device_id}
-        await self.channel_layer.send(reply_channel, reply)
+        try:
+            await self.channel_layer.send(reply_channel, reply)
+        except ChannelFull:  # at most once: the asking process's inbox is over capacity
+            await self.send_frame({"type": "error", "error": "reply not delivered: the server is too busy"})
 
     async def device_message(self, event):
         """Handles device.message (a push from the API, a broadcast or a notebook)."""
@@ -60,7 +68,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
 
     async def device_command(self, event):
         """Handles device.command: remember where the reply goes, then pass the command on."""
-        self.pending[event["id"]] = event["reply_channel"]
+        self.pending[event["id"]] = (event["reply_channel"], event.get("expires", math.inf))
         while len(self.pending) > MAX_PENDING_COMMANDS:  # a device that never answers
             self.pending.popitem(last=False)
         await self.send_frame({"type": "command", "id": event["id"], "data": event.get("data")})

@@ -8,6 +8,7 @@ import asyncio
 import os
 from datetime import timedelta
 
+from channels.layers import get_channel_layer
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -18,6 +19,7 @@ TTL_SECONDS = float(os.environ.get("PRESENCE_TTL_SECONDS", "30"))
 
 _local = {}  # channel_name -> device pk, for the sockets of this process
 _heartbeats = {}  # event loop -> its heartbeat task
+DASHBOARD_GROUP = "dashboard"  # the instructor dashboard's sockets (devices/dashboard.py)
 
 
 def _fresh_since():
@@ -32,12 +34,27 @@ async def connected(device, channel_name):
     await Device.objects.filter(pk=device.pk).aupdate(last_seen=now)
     _local[channel_name] = device.pk
     _ensure_heartbeat()
+    await notify_dashboard(device, online=True)
 
 
 async def disconnected(device, channel_name):
     _local.pop(channel_name, None)
     await DeviceConnection.objects.filter(channel_name=channel_name).adelete()
     await Device.objects.filter(pk=device.pk).aupdate(last_seen=timezone.now())
+    await notify_dashboard(device, online=None)  # None: still online through another socket?
+
+
+async def notify_dashboard(device, online):
+    """Pushes a presence.changed event to open dashboards. Best effort: a layer error or a slow
+    Redis must never stop a device from connecting or leaving."""
+    try:
+        if online is None:
+            online = await is_online(device)
+        event = {"type": "presence.changed", "device": device.device_id, "online": online,
+                 "last_seen": timezone.now().isoformat()}
+        await asyncio.wait_for(get_channel_layer().group_send(DASHBOARD_GROUP, event), 2)
+    except Exception:  # the dashboard catches up from its next snapshot
+        pass
 
 
 async def is_online(device):

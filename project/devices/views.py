@@ -1,5 +1,8 @@
+# project/devices/views.py
 """Step 3-4: the HTTP-to-WebSocket bridge. A view calls group_send; the device's consumer
 handles the event named by its type (device.message -> device_message) and sends the frame."""
+import time
+
 from devices import presence
 from devices.groups import BROADCAST_GROUP, device_group
 from devices.models import DEVICE_ID, Device
@@ -25,22 +28,31 @@ def require_data(body):
 async def push_message(request, body, device_id):
     """POST /api/devices/<id>/messages/: push data to one device (at most once: offline means lost)."""
     data = require_data(body)
-    device = await get_device(device_id)
+    return 202, await push_to_device(await get_device(device_id), data)
+
+
+async def push_to_device(device, data):
+    """The push itself, shared with the instructor dashboard (devices/dashboard.py)."""
     event = {"type": "device.message", "id": new_id(), "data": data}
     ### BEGIN SOLUTION
-    await layer_call(lambda layer: layer.group_send(device_group(device_id), event))
+    await layer_call(lambda layer: layer.group_send(device_group(device.device_id), event))
     ### END SOLUTION
-    return 202, {"id": event["id"], "device": device_id, "online": await presence.is_online(device)}
+    return {"id": event["id"], "device": device.device_id, "online": await presence.is_online(device)}
 
 
 @api_endpoint("POST")
 async def broadcast(request, body):
     """POST /api/broadcast/: push data to every connected device."""
-    event = {"type": "device.message", "id": new_id(), "data": require_data(body)}
+    return 202, await broadcast_to_all(require_data(body))
+
+
+async def broadcast_to_all(data):
+    """The broadcast itself, shared with the instructor dashboard."""
+    event = {"type": "device.message", "id": new_id(), "data": data}
     ### BEGIN SOLUTION
     await layer_call(lambda layer: layer.group_send(BROADCAST_GROUP, event))
     ### END SOLUTION
-    return 202, {"id": event["id"], "online": await presence.online_count()}
+    return {"id": event["id"], "online": await presence.online_count()}
 
 
 def command_timeout(body):
@@ -60,19 +72,26 @@ async def send_command(request, body, device_id):
     commands can wait at once without holding a thread each. The id matches reply to request.
     """
     data, timeout = require_data(body), command_timeout(body)
-    device = await get_device(device_id)
+    return 200, await command_round_trip(await get_device(device_id), data, timeout)
+
+
+async def command_round_trip(device, data, timeout=DEFAULT_COMMAND_TIMEOUT):
+    """Send one command and wait for its reply: {"id", "reply"}, or ApiError 409/504/503.
+    Shared with the instructor dashboard."""
+    device_id = device.device_id
     command_id = new_id()
     if not await presence.is_online(device):
         raise ApiError(409, "device is offline", id=command_id)
     ### BEGIN SOLUTION
     reply_channel = await layer_call(lambda layer: layer.new_channel())
-    event = {"type": "device.command", "id": command_id, "data": data, "reply_channel": reply_channel}
+    event = {"type": "device.command", "id": command_id, "data": data, "reply_channel": reply_channel,
+             "expires": time.time() + timeout}  # after that nobody listens: the consumer refuses the reply
     await layer_call(lambda layer: layer.group_send(device_group(device_id), event))
     try:
         reply = await layer_call(lambda layer: layer.receive(reply_channel), timeout=timeout)
     except LayerTimeout:
         raise ApiError(504, f"device did not reply within {timeout} s", id=command_id)
-    return 200, {"id": command_id, "reply": reply.get("data")}
+    return {"id": command_id, "reply": reply.get("data")}
     ### END SOLUTION
 
 

@@ -78,6 +78,9 @@ if REDIS_URL:
                 # socket_connect_timeout: a stopped Redis fails fast instead of hanging requests.
                 "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
                 "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
+                # All sockets of one server process share one Redis inbox, and the capacity counts
+                # that inbox (not each socket): the default 100 silently drops pushes under load.
+                "capacity": int(os.environ.get("CHANNEL_LAYER_CAPACITY", "1000")),
             },
         }
     }

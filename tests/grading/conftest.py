@@ -5,6 +5,8 @@ process with a real Redis: REDIS_URL if set, else one found or started by kit.re
 `make test` runs them against the reference; `make grade` runs them against a submission.
 """
 import asyncio
+import concurrent.futures
+import json
 import os
 import uuid
 from pathlib import Path
@@ -13,11 +15,12 @@ import httpx
 import pytest
 import websockets
 
-from contract_client import RECEIVE_TIMEOUT
+from contract_client import RECEIVE_TIMEOUT, browser_origin, recv_json
 
 from kit import PROJECT_DIR, redis_service
 from kit.live_server import LiveServer
 
+CHECK_TIMEOUT = 20  # seconds for one success-path check
 
 
 @pytest.fixture(scope="session")
@@ -57,15 +60,40 @@ def anonymous(server):
         yield client
 
 
+class DevicePool:
+    """Fresh devices made in batches: one `manage.py shell` runs create_device for many ids
+    (a manage.py process per device would cost most of a step's time)."""
+
+    BATCH = 25
+
+    def __init__(self, server):
+        self.server, self.ready = server, []
+
+    def take(self, prefix="dev"):
+        if not self.ready:
+            self.fill()
+        return self.ready.pop()
+
+    def fill(self):
+        ids = [f"dev-{uuid.uuid4().hex[:8]}" for _ in range(self.BATCH)]
+        script = ("import io\nfrom django.core.management import call_command\n"
+                  f"for device_id in {ids!r}:\n"
+                  "    out = io.StringIO(); call_command('create_device', device_id, stdout=out)\n"
+                  "    print('DEVICE', device_id, out.getvalue().strip().splitlines()[-1])\n")
+        lines = self.server.manage("shell", "-c", script).splitlines()
+        self.ready = [tuple(line.split()[1:3]) for line in lines if line.startswith("DEVICE ")]
+        assert len(self.ready) == self.BATCH, "create_device did not print a token for every device"
+
+
+@pytest.fixture(scope="session")
+def device_pool(server):
+    return DevicePool(server)
+
+
 @pytest.fixture
-def new_device(server):
+def new_device(device_pool):
     """new_device() -> (device_id, token): a fresh device each call."""
-
-    def make(prefix="dev"):
-        device_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        return device_id, server.manage("create_device", device_id).splitlines()[-1].strip()
-
-    return make
+    return device_pool.take
 
 
 @pytest.fixture
@@ -96,3 +124,101 @@ async def outside_layer(server):
     layer = server.channel_layer()
     yield layer
     await layer.close_pools()
+
+
+# -- the success paths, checked once per step ----------------------------------------------------
+# A test of a refusal or an error status earns its point only when the feature it guards works
+# too: a starter copy refuses everything and answers 401 before any step is written.
+def checked_once(check):
+    """Runs check(server, ...) once, in a thread with its own event loop -> "" or what failed."""
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, check()).result(CHECK_TIMEOUT)
+        return ""
+    except concurrent.futures.TimeoutError:
+        return f"it did not finish within {CHECK_TIMEOUT} s"
+    except AssertionError as exc:
+        return str(exc).split("\nassert")[0] or "a check failed"
+    except Exception as exc:
+        return plain_reason_of(exc)
+
+
+def plain_reason_of(exc):
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "nothing arrived in time"
+    if isinstance(exc, websockets.InvalidStatus):
+        return f"the handshake was refused (HTTP {exc.response.status_code})"
+    return f"{exc.__class__.__name__}: {str(exc)[:200]}"
+
+
+@pytest.fixture(scope="session")
+def chat_works(server):
+    """"" if two members of a room both receive a message sent by one of them."""
+
+    async def check():
+        room, origin = f"check-{uuid.uuid4().hex[:6]}", browser_origin(server)
+        async with websockets.connect(f"{server.ws_url}/ws/chat/{room}/", origin=origin, open_timeout=5) as alice, \
+                websockets.connect(f"{server.ws_url}/ws/chat/{room}/", origin=origin, open_timeout=5) as bob:
+            await alice.send(json.dumps({"message": "check"}))
+            for sock in (alice, bob):
+                assert (await recv_json(sock))["message"] == "check", "a room member did not get the message"
+
+    return checked_once(check)
+
+
+@pytest.fixture(scope="session")
+def device_socket_works(server, device_pool):
+    """"" if a device with its token is accepted and a group_send to device_<id> reaches it."""
+
+    async def check():
+        device_id, token = device_pool.take()
+        layer = server.channel_layer()
+        try:
+            async with websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/", open_timeout=5,
+                                          additional_headers={"Authorization": f"Bearer {token}"}) as sock:
+                await layer.group_send(f"device_{device_id}", {"type": "device.message", "id": "c1", "data": 1})
+                assert await recv_json(sock) == {"type": "message", "id": "c1", "data": 1}, "wrong push frame"
+        finally:
+            await layer.close_pools()
+
+    return checked_once(check)
+
+
+@pytest.fixture(scope="session")
+def device_push_works(server, device_pool, api_key):
+    """"" if POST /api/devices/<id>/messages/ answers 202 and the device receives the push."""
+
+    async def check():
+        device_id, token = device_pool.take()
+        async with websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/", open_timeout=5,
+                                      additional_headers={"Authorization": f"Bearer {token}"}) as sock:
+            async with httpx.AsyncClient(base_url=server.http_url, timeout=10,
+                                         headers={"Authorization": f"Bearer {api_key}"}) as client:
+                response = await client.post(f"/api/devices/{device_id}/messages/", json={"data": "check"})
+            assert response.status_code == 202, f"POST .../messages/ answered {response.status_code}, not 202"
+            assert (await recv_json(sock))["data"] == "check", "the device did not get the push"
+
+    return checked_once(check)
+
+
+@pytest.fixture(scope="session")
+def commands_work(server, device_pool, api_key):
+    """"" if POST /api/devices/<id>/commands/ reaches the device and answers 200 with its reply."""
+
+    async def check():
+        device_id, token = device_pool.take()
+        async with websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/", open_timeout=5,
+                                      additional_headers={"Authorization": f"Bearer {token}"}) as sock:
+            async with httpx.AsyncClient(base_url=server.http_url, timeout=10,
+                                         headers={"Authorization": f"Bearer {api_key}"}) as client:
+                request = asyncio.create_task(client.post(f"/api/devices/{device_id}/commands/", json={"data": 1}))
+                try:
+                    frame = await recv_json(sock)
+                    await sock.send(json.dumps({"type": "reply", "id": frame["id"], "data": "ok"}))
+                    response = await asyncio.wait_for(request, 10)
+                finally:
+                    request.cancel()
+            assert response.status_code == 200 and response.json()["reply"] == "ok", \
+                f"a command answered {response.status_code}, not 200 with the reply"
+
+    return checked_once(check)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from contract_client import assert_silent, browser_origin, recv_json, refused
+from contract_client import assert_silent, browser_origin, recv_json, refused, require
 
 pytestmark = pytest.mark.step2
 
@@ -52,15 +52,21 @@ async def test_a_too_large_message_gets_an_error(join):
 
 
 @pytest.mark.parametrize("room", ["bad%20room", "%EB%B0%A9", "a" * 65, "semi%3Bcolon"])
-async def test_invalid_room_names_are_refused(ws, server, room):
+async def test_invalid_room_names_are_refused(ws, server, chat_works, room):
+    """A room name outside [A-Za-z0-9_.-]{1,64} is refused, while valid rooms work."""
+    require(chat_works, "chatting in a valid room")
     assert await refused(ws(f"/ws/chat/{room}/", origin=browser_origin(server)))
 
 
-async def test_handshake_without_origin_is_refused(ws):
+async def test_handshake_without_origin_is_refused(ws, chat_works):
+    """The Origin check (AllowedHostsOriginValidator) refuses a socket without Origin."""
+    require(chat_works, "chatting from the page's own origin")
     assert await refused(ws("/ws/chat/lobby/"))
 
 
-async def test_handshake_from_a_foreign_origin_is_refused(ws):
+async def test_handshake_from_a_foreign_origin_is_refused(ws, chat_works):
+    """The Origin check refuses a page of another site."""
+    require(chat_works, "chatting from the page's own origin")
     assert await refused(ws("/ws/chat/lobby/", origin="http://evil.example"))
 
 

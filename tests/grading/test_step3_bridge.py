@@ -3,24 +3,27 @@ import json
 
 import pytest
 
-from contract_client import assert_silent, browser_origin, in_thread, recv_json, refused
+from contract_client import assert_silent, browser_origin, in_thread, recv_json, refused, require
 
 pytestmark = pytest.mark.step3
 
 DEVICE_PATH = "/ws/devices/{}/"
 
 
-async def test_device_without_token_is_refused(ws, new_device):
+async def test_device_without_token_is_refused(ws, new_device, device_socket_works):
+    require(device_socket_works, "a device connecting with its own token")
     device_id, _ = new_device()
     assert await refused(ws(DEVICE_PATH.format(device_id)))
 
 
-async def test_device_with_wrong_token_is_refused(ws, new_device):
+async def test_device_with_wrong_token_is_refused(ws, new_device, device_socket_works):
+    require(device_socket_works, "a device connecting with its own token")
     device_id, _ = new_device()
     assert await refused(ws(DEVICE_PATH.format(device_id), token="not-the-token"))
 
 
-async def test_device_with_another_devices_token_is_refused(ws, new_device):
+async def test_device_with_another_devices_token_is_refused(ws, new_device, device_socket_works):
+    require(device_socket_works, "a device connecting with its own token")
     (first, _), (_, second_token) = new_device(), new_device()
     assert await refused(ws(DEVICE_PATH.format(first), token=second_token))
 
@@ -39,7 +42,8 @@ async def test_post_message_reaches_that_device_only(ws, api, new_device):
 async def test_post_message_to_offline_device_is_accepted_and_says_offline(api, new_device):
     device_id, _ = new_device()
     response = await in_thread(api.post, f"/api/devices/{device_id}/messages/", json={"data": 1})
-    assert response.status_code == 202 and response.json()["online"] is False
+    assert response.status_code == 202, f"answered {response.status_code}, not 202: {response.text[:200]}"
+    assert response.json()["online"] is False
 
 
 async def test_broadcast_reaches_every_device_and_no_chat_socket(ws, api, new_device, server):
@@ -90,7 +94,8 @@ async def test_a_bad_device_frame_gets_an_error_frame_and_stays_open(ws, api, ne
     ("POST", "/api/rooms/lobby/announcements/"), ("GET", "/api/devices/"),
 ])
 @pytest.mark.parametrize("auth", [None, "Bearer wrong-key", "Basic abc"])
-def test_missing_or_wrong_api_key_is_401(anonymous, new_device, method, path, auth):
+def test_missing_or_wrong_api_key_is_401(anonymous, new_device, device_push_works, method, path, auth):
+    require(device_push_works, "pushing a message to a device")
     device_id, _ = new_device()
     headers = {"Authorization": auth} if auth else {}
     body = {"data": 1, "text": "x"} if method == "POST" else None
@@ -99,14 +104,16 @@ def test_missing_or_wrong_api_key_is_401(anonymous, new_device, method, path, au
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'"text"', b"", b"\xff\xfe"])
-def test_malformed_or_non_object_body_is_400(api, new_device, content):
+def test_malformed_or_non_object_body_is_400(api, new_device, device_push_works, content):
+    require(device_push_works, "pushing a message to a device")
     device_id, _ = new_device()
     response = api.post(f"/api/devices/{device_id}/messages/", content=content,
                         headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and "error" in response.json()
 
 
-def test_missing_fields_are_400(api, new_device):
+def test_missing_fields_are_400(api, new_device, device_push_works):
+    require(device_push_works, "pushing a message to a device")
     device_id, _ = new_device()
     assert api.post(f"/api/devices/{device_id}/messages/", json={"payload": 1}).status_code == 400
     assert api.post("/api/broadcast/", json={}).status_code == 400
@@ -114,7 +121,8 @@ def test_missing_fields_are_400(api, new_device):
     assert api.post("/api/rooms/lobby/announcements/", json={"text": 5}).status_code == 400
 
 
-def test_unknown_device_invalid_room_and_unknown_route_are_404(api):
+def test_unknown_device_invalid_room_and_unknown_route_are_404(api, device_push_works):
+    require(device_push_works, "pushing a message to a device")
     for path, body in [("/api/devices/no-such-device/messages/", {"data": 1}),
                        ("/api/rooms/bad room!/announcements/", {"text": "x"}),
                        ("/api/no-such-route/", {})]:
@@ -123,7 +131,8 @@ def test_unknown_device_invalid_room_and_unknown_route_are_404(api):
         assert "error" in response.json(), path
 
 
-def test_wrong_method_is_405(api, new_device):
+def test_wrong_method_is_405(api, new_device, device_push_works):
+    require(device_push_works, "pushing a message to a device")
     device_id, _ = new_device()
     for method, path in [("GET", f"/api/devices/{device_id}/messages/"), ("PUT", "/api/broadcast/"),
                          ("DELETE", "/api/rooms/lobby/announcements/"), ("POST", "/api/devices/")]:
@@ -132,14 +141,16 @@ def test_wrong_method_is_405(api, new_device):
         assert "error" in response.json()
 
 
-def test_body_over_64_kib_is_413(api, new_device):
+def test_body_over_64_kib_is_413(api, new_device, device_push_works):
+    require(device_push_works, "pushing a message to a device")
     device_id, _ = new_device()
     body = json.dumps({"data": "x" * (65 * 1024)})
     response = api.post(f"/api/devices/{device_id}/messages/", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and "error" in response.json()
 
 
-def test_error_bodies_are_json_objects_with_an_error_string(api, anonymous):
+def test_error_bodies_are_json_objects_with_an_error_string(api, anonymous, device_push_works):
+    require(device_push_works, "pushing a message to a device")
     for response in [anonymous.post("/api/broadcast/", json={"data": 1}), api.post("/api/broadcast/", content=b"{"),
                      api.get("/api/broadcast/"), api.post("/api/devices/nobody/messages/", json={"data": 1})]:
         assert response.headers["content-type"].startswith("application/json")

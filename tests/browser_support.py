@@ -1,0 +1,52 @@
+"""Real Chromium for the page tests: found, launched with the kit's flags, or explained.
+
+Playwright drives the system's Chromium (Debian's `chromium` package), never its own download.
+No Chromium means the browser tests FAIL with INSTALL_HELP: a skip would hide a missing part.
+"""
+import os
+import shutil
+from pathlib import Path
+
+CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+MAC_CHROME = "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+INSTALL_HELP = """\
+The browser tests need Chromium and found none.
+  Debian/Ubuntu:  sudo apt-get install chromium      (.ci/run does this in CI)
+  Fedora:         sudo dnf install chromium
+  macOS:          install Google Chrome, or: brew install --cask chromium
+  elsewhere:      export KIT_CHROMIUM=/path/to/chromium-or-chrome
+Then run `make test` again."""
+MISSING = ("No Chromium found, so this page test cannot run: `sudo apt-get install chromium` (Debian/Ubuntu), "
+           "or set KIT_CHROMIUM; more ways at the end of the test run.")
+
+
+def find_chromium():
+    """The Chromium or Chrome executable to drive: KIT_CHROMIUM, else the usual names; or None."""
+    explicit = os.environ.get("KIT_CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).is_file() else None
+    for name in CANDIDATES:
+        found = name if Path(name).is_file() else shutil.which(name)
+        if found:
+            return found
+    return MAC_CHROME if Path(MAC_CHROME).is_file() else None
+
+
+def screenshot(page, name):
+    """Saves a screenshot when KIT_SCREENSHOT_DIR is set (kept out of the repository)."""
+    folder = os.environ.get("KIT_SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, base_url, username, password, next_path="/devices/"):
+    """Signs in through the dashboard's login form, as an instructor would."""
+    page.goto(f"{base_url}/devices/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("#sign-in")
+    page.wait_for_url(f"{base_url}{next_path}", timeout=10_000)

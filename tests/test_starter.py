@@ -1,0 +1,104 @@
+"""The starter generator cannot drift from the source: markers matched, no solution left,
+stubs that import, notebook cells equal to the copy's files, hidden tests left out."""
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from kit import REPO_DIR, starter
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("starter") / "class"
+    stubbed = starter.write(dest)
+    return dest, stubbed
+
+
+def test_every_marked_source_file_is_stubbed(copy):
+    dest, stubbed = copy
+    marked = {path.relative_to(REPO_DIR).as_posix() for path in (REPO_DIR / "project").rglob("*.py")
+              if "__pycache__" not in path.parts and "### BEGIN SOLUTION" in path.read_text()}
+    assert marked, "the reference project has no solution regions"
+    assert marked <= set(stubbed), f"not stubbed: {marked - set(stubbed)}"
+    for relative, count in stubbed.items():
+        if relative.startswith("project/"):
+            assert count == len(starter.regions((REPO_DIR / relative).read_text())), relative
+
+
+def test_the_copy_verifies_clean(copy):
+    dest, _ = copy
+    assert starter.verify(dest) == []
+
+
+def test_stubs_say_todo_and_keep_the_modules_importable(copy):
+    dest, stubbed = copy
+    for relative in stubbed:
+        if relative.endswith(".py"):
+            text = (dest / relative).read_text()
+            assert "NotImplementedError(\"TODO step" in text, relative
+            compile(text, relative, "exec")
+    echo = (dest / "project/echo/consumers.py").read_text()
+    assert "await self.accept()" not in echo and "accept the handshake" in echo
+
+
+def test_hidden_tests_and_kit_self_tests_stay_out(copy):
+    dest, _ = copy
+    assert not list(dest.rglob("*_hidden.py"))
+    assert not (dest / "tests/test_grader.py").exists() and not (dest / "tests/fixtures").exists()
+    assert sorted(p.name for p in (dest / "tests/grading").glob("test_step*.py")) == \
+        sorted(p.name for p in (REPO_DIR / "tests/grading").glob("test_step*.py") if not p.name.endswith("_hidden.py"))
+    for name in ["Makefile", "README.md", "requirements.txt", "pytest.ini", "docker-compose.yml", "Dockerfile",
+                 "kit/grade.py", "project/manage.py"]:
+        assert (dest / name).is_file(), name
+
+
+def test_notebook_cells_equal_the_copys_files_and_have_no_outputs(copy):
+    dest, _ = copy
+    assert starter.notebook_drift(dest) == []
+    for path in (dest / "notebooks").glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None
+    nbsync = subprocess.run([sys.executable, "-m", "kit.nbsync", "--check", "--notebooks", str(dest / "notebooks"),
+                             "--project", str(dest / "project")], cwd=REPO_DIR, capture_output=True, text=True, timeout=60)
+    assert nbsync.returncode == 0, nbsync.stdout + nbsync.stderr
+
+
+def test_the_copys_django_project_passes_its_checks(copy, tmp_path):
+    dest, _ = copy
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=dest / "project", capture_output=True, text=True,
+                            timeout=60, env={"DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"), "PATH": "/usr/bin:/bin",
+                                             "PYTHONDONTWRITEBYTECODE": "1"})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("a\n    ### BEGIN SOLUTION\nb\n", "without END"),
+    ("a\n    ### END SOLUTION\n", "without BEGIN"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "inside another"),
+    ("x = 1  ### BEGIN SOLUTION\n", "alone on its line"),
+])
+def test_unmatched_markers_are_refused(text, problem):
+    with pytest.raises(starter.StarterError, match=problem):
+        starter.stub(text, "broken.py")
+
+
+def test_a_stub_keeps_indentation_and_outside_functions_is_a_pass():
+    source = ("def f():\n    \"\"\"Say hi.\"\"\"\n    ### BEGIN SOLUTION\n    return 'hi'\n    ### END SOLUTION\n"
+              "\nif True:\n    ### BEGIN SOLUTION\n    x = 1\n    ### END SOLUTION\n")
+    text, count = starter.stub(source, "example.py")
+    assert count == 2
+    assert '    raise NotImplementedError("TODO, f: Say hi.")' in text
+    assert "    pass  # TODO" in text and "return 'hi'" not in text and "x = 1" not in text
+    compile(text, "example.py", "exec")
+
+
+def test_dest_inside_the_repository_or_not_empty_is_refused(tmp_path):
+    with pytest.raises(starter.StarterError):
+        starter.write(REPO_DIR / "starter-copy")
+    (tmp_path / "kept.txt").write_text("mine")
+    with pytest.raises(starter.StarterError, match="not empty"):
+        starter.write(tmp_path)
+    assert (tmp_path / "kept.txt").read_text() == "mine"
