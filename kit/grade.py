@@ -74,10 +74,13 @@ class StepResult:
     def passed_functions(self):
         return sum(self.credit(cases) == 1 for cases in self.functions().values())
 
-    def first_failure(self):
-        for case in self.tests:
-            if case["outcome"] != "passed":
-                return f"{case['title']}: {case['reason']}"
+    def first_failure(self, reveal_hidden=True):
+        """The first failed test and why: public tests first; a hidden one unnamed unless revealed."""
+        failed = [case for case in self.tests if case["outcome"] != "passed"]
+        for case in sorted(failed, key=lambda case: case["hidden"]):
+            if case["hidden"] and not reveal_hidden:
+                return "a hidden test failed (details after grades are published)"
+            return f"{case['title']}: {case['reason']}"
         return self.note
 
 
@@ -187,8 +190,10 @@ def startup_check(project_copy, redis_url):
         return ""
     except subprocess.TimeoutExpired:
         return f"`manage.py migrate` did not finish within {START_TIMEOUT} s (an import that never ends?)"
-    except ServerFailed as exc:
-        return "the project does not start: " + str(exc)[-1500:]
+    except ServerFailed as exc:  # "<why>. Last lines of its log:\n..." -> why, and the log's last line
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        why = lines[0].split(". Last lines of its log:")[0]
+        return f"the project does not start: {why}; its last log line: {lines[-1][:300]}"
     finally:
         server.stop()
         shutil.rmtree(server.workdir, ignore_errors=True)
@@ -232,11 +237,11 @@ def total(results):
     return sum((result.points() for result in results), Fraction(0))
 
 
-def table(results):
+def table(results, reveal_hidden=True):
     rows = [("step", "tests passed", "points", "first failure")]
     for result in results:
         functions = len(result.functions())
-        reason = result.first_failure() or "-"
+        reason = result.first_failure(reveal_hidden) or "-"
         rows.append((f"{result.step} {result.name}", f"{result.passed_functions()}/{functions}",
                      f"{float(result.points()):.2f}/{result.max_points}", reason.splitlines()[0][:110]))
     maximum = sum(result.max_points for result in results)
@@ -272,7 +277,7 @@ def results_json(results, seconds, problem=""):
     return {
         "score": round(float(total(results)), 2),
         "execution_time": round(seconds, 1),
-        "output": (f"The submission does not start: {problem}\n\n" if problem else "") + table(results),
+        "output": (f"The submission does not start: {problem}\n\n" if problem else "") + table(results, False),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
@@ -306,17 +311,19 @@ RESULTS_SCHEMA = {
 
 # -- the notebooks' self-check ------------------------------------------------------------------
 def self_check(step, project_dir=None, timeout=SELF_CHECK_TIMEOUT):
-    """Runs step's PUBLIC grading tests against project_dir (default project/) and prints each
+    """Runs step's PUBLIC grading tests against project_dir (default: KIT_PROJECT_DIR, the project
+    the notebook cells write to, else project/) and prints each
     test with PASS or FAIL, and for a failure what is wrong in plain words. -> True if all passed.
 
     Safe in a notebook kernel: the tests run in a separate process, bounded by timeout.
     """
-    project_dir = Path(project_dir or PROJECT_DIR).resolve()
+    project_dir = Path(project_dir or os.environ.get("KIT_PROJECT_DIR") or PROJECT_DIR).resolve()
     name, points = STEPS[step]
     print(f"Self-check, step {step} ({name}): the public grading tests against {project_dir}")
     started = time.monotonic()
     try:
-        result = run_step(step, project_dir, hidden=False, timeout=timeout)
+        with tempfile.TemporaryDirectory(prefix="kit-self-check-") as workdir:
+            result = run_step(step, project_dir, hidden=False, timeout=timeout, workdir=workdir)
     except GraderError as exc:
         print(f"The self-check could not run: {exc}")
         return False

@@ -27,7 +27,8 @@ def plain_reason(excinfo):
         return f"the test ran out of time ({text.splitlines()[0].strip('+ ')}): something hangs"
     if kind == "InvalidStatus":
         status = getattr(getattr(error, "response", None), "status_code", "?")
-        return f"the WebSocket handshake was refused (HTTP {status}): connect() did not accept"
+        return (f"the WebSocket handshake was refused (HTTP {status}): connect() did not accept, "
+                "or the app's routes did not load (the server log says which)")
     if module.startswith("websockets") and "ConnectionClosed" in kind:
         return f"the server closed the WebSocket ({text[:200]})"
     if module.startswith("websockets") and kind in ("InvalidHandshake", "InvalidMessage"):

@@ -7,8 +7,10 @@ caller's event loop (a notebook kernel's loop stalls background tasks between ce
         server.manage("create_device", "sensor-1")   # -> the token it printed
         httpx.get(server.http_url + "/api/devices/")
 """
+import atexit
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,7 +49,8 @@ class LiveServer:
     def __init__(self, project_dir=PROJECT_DIR, redis_url=None, db_path=None, layer_prefix=None,
                  debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=()):
         self.project_dir = Path(project_dir).resolve()
-        self.workdir = tempfile.mkdtemp(prefix="kit-server-")
+        self.workdir = tempfile.mkdtemp(prefix="kit-server-")  # log and default db; removed at exit
+        atexit.register(self.close)
         self.db_path = str(db_path or Path(self.workdir) / "db.sqlite3")
         self.log_path = Path(self.workdir) / "server.log"
         self.start_timeout = start_timeout
@@ -147,7 +150,13 @@ class LiveServer:
         return self.start()
 
     def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Stops the server and removes its work directory (log, default database) for good."""
         self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        atexit.unregister(self.close)
 
     def channel_layer(self):
         """A channel layer in the caller's process that reaches this server's consumers (Redis only)."""

@@ -166,6 +166,8 @@ def show(relative, start=None, end=None):
         for number, line in enumerate(lines[after - 1:], after):
             if text in line:
                 return number
+        if text.strip() == "### END SOLUTION":  # a starter copy: the region became one TODO line
+            return find("TODO", after)
         raise ValueError(f"{text!r} not found in {relative}")
 
     first = find(start, 1) if isinstance(start, str) else (start or 1)
@@ -196,3 +198,7 @@ def tree(path=None, skip=TREE_SKIP):
 
 
 install_cell_writer()
+
+from kit import not_done  # noqa: E402  (a step not done yet: one plain message, no traceback)
+
+not_done.install(_servers)

@@ -258,8 +258,8 @@ def notebook_drift(dest):
     for notebook_path in sorted((dest / "notebooks").glob("*.ipynb")):
         notebook = nbformat.read(notebook_path, as_version=4)
         for index, cell in enumerate(notebook.cells):
-            if cell.cell_type == "code" and any(marker in cell.source for marker in MARKERS):
-                problems.append(f"{notebook_path.name} cell {index}: a solution marker is left")
+            if cell.cell_type == "code" and regions(cell.source, f"{notebook_path.name} cell {index}"):
+                problems.append(f"{notebook_path.name} cell {index}: a solution region is left")
             relative = cell_path(cell.source) if cell.cell_type == "code" else None
             if not relative:
                 continue

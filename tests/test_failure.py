@@ -87,6 +87,7 @@ async def test_redis_killed_gives_503_fast_and_the_bridge_recovers_without_resta
         assert server.process.poll() is None
         assert_no_traceback(server)
         downtime = time.monotonic() - killed_at
+        await asyncio.sleep(2)  # stay down a while, so that the devices' backoff grows as in a real outage
 
         redis.restart()
         restarted_at = time.monotonic()

@@ -23,6 +23,9 @@ import pytest
 from fixtures.broken import FIXTURES, make
 from kit import PROJECT_DIR, REPO_DIR, grade, redis_service, starter
 
+# Grading a whole submission takes up to about two minutes on a busy 2-core machine.
+pytestmark = pytest.mark.timeout(600)
+
 EXPECTED = {
     "syntax_error_chat": (20, 0, 27.14, 20),
     "missing_module_echo": (0, 30, 30, 20),

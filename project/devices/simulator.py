@@ -61,6 +61,8 @@ class SimulatedDevice:
                 async with websockets.connect(self.url, additional_headers={"Authorization": f"Bearer {self.token}"},
                                               open_timeout=5, close_timeout=2, ping_interval=20) as sock:
                     self._socket, attempt = sock, 0
+                    if self._stop.is_set():  # stop() came during the handshake
+                        break
                     self.connects += 1
                     self.online.set()
                     self.log(f"{self.device_id}: connected")

@@ -14,6 +14,7 @@ import traceback
 
 from django.http import JsonResponse
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from mysite.refuse import RefuseConsumer
 
@@ -73,6 +74,7 @@ def app_urls(module_name, *prefixes):
     if module is not None:
         return [path("", include(module))]
 
+    @csrf_exempt  # a JSON answer for POSTs too, not Django's CSRF page
     def broken(request, *args, **kwargs):
         return JsonResponse({"error": f"{module_name} failed to load: {error}"}, status=500)
 

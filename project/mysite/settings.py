@@ -63,8 +63,10 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("DJANGO_DB_PATH", str(BASE_DIR / "db.sqlite3")),
-        # Several server processes may share one file (scaling out); wait, don't fail.
-        "OPTIONS": {"timeout": 20},
+        # Several server processes may share one file (scaling out); wait, don't fail. IMMEDIATE:
+        # a transaction takes the write lock up front, so update_or_create waits for it instead of
+        # failing at once with "database is locked" when another process writes meanwhile.
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
 }
 

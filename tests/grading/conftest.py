@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def server(redis_url):
         yield live
     finally:
         live.stop()
+        shutil.rmtree(live.workdir, ignore_errors=True)  # its database and log
 
 
 @pytest.fixture(scope="session")
@@ -131,16 +133,20 @@ async def outside_layer(server):
 # too: a starter copy refuses everything and answers 401 before any step is written.
 def checked_once(check):
     """Runs check(server, ...) once, in a thread with its own event loop -> "" or what failed."""
+    pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, check()).result(CHECK_TIMEOUT)
+        future = pool.submit(asyncio.run, asyncio.wait_for(check(), CHECK_TIMEOUT))
+        concurrent.futures.wait([future], CHECK_TIMEOUT + 10)
+        if not future.done():
+            return f"it did not finish within {CHECK_TIMEOUT} s"
+        error = future.exception()
+    finally:
+        pool.shutdown(wait=False)
+    if error is None:
         return ""
-    except concurrent.futures.TimeoutError:
-        return f"it did not finish within {CHECK_TIMEOUT} s"
-    except AssertionError as exc:
-        return str(exc).split("\nassert")[0] or "a check failed"
-    except Exception as exc:
-        return plain_reason_of(exc)
+    if isinstance(error, AssertionError):
+        return str(error).split("\nassert")[0] or "a check failed"
+    return plain_reason_of(error)
 
 
 def plain_reason_of(exc):
