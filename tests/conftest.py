@@ -4,7 +4,27 @@ import sys
 
 import pytest
 
-from kit import PROJECT_DIR
+from kit import PROJECT_DIR, redis_service
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The run's Redis: REDIS_URL (`make test` sets it), else one found or started for the session."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    with redis_service.running(quiet=True) as handle:
+        yield handle.url
+
+
+@pytest.fixture(scope="module")
+def redis():
+    """A Redis of this test module's own, started by the kit: its tests may kill and restart it."""
+    from step4_support import own_redis
+
+    handle = own_redis()
+    yield handle
+    handle.stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,19 +11,10 @@ import sys
 
 import pytest
 
-from kit import REPO_DIR, redis_service
+from kit import REPO_DIR
 from kit.bench.__main__ import FIGURES
 
 SYSTEMS = ("kit", "seed", "floor")
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    with redis_service.running(quiet=True) as handle:
-        yield handle.url
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ server restart is shown and survived. Dashboard: a simulated device comes online
 from the page, and its reply appears in the log. No Chromium: these fail, saying how to install it.
 """
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -13,7 +12,6 @@ import uuid
 import pytest
 
 from browser_support import FLAGS, MISSING, find_chromium, screenshot, sign_in
-from kit import redis_service
 from kit.demo import INSTRUCTOR, create_instructor, stop_process
 from kit.live_server import LiveServer
 
@@ -35,15 +33,6 @@ def chromium():
             yield browser
         finally:
             browser.close()
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    with redis_service.running(quiet=True) as handle:
-        yield handle.url
 
 
 def new_server(redis_url):

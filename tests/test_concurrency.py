@@ -11,16 +11,9 @@ import uuid
 
 import pytest
 
-from step4_support import api_client, fleet, issue_devices, own_redis, start_server
+from step4_support import api_client, fleet, issue_devices, start_server
 
 DEVICES, COMMANDS_EACH = 50, 5
-
-
-@pytest.fixture(scope="module")
-def redis():
-    handle = own_redis()
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,27 +2,16 @@
 that device sockets still receive only the contract's frames while it is in use."""
 import asyncio
 import json
-import os
 import uuid
 
 import httpx
 import pytest
 import websockets
 
-from kit import redis_service
 from kit.demo import INSTRUCTOR, create_instructor
 from kit.live_server import LiveServer
 
 TIMEOUT = 5
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    with redis_service.running(quiet=True) as handle:
-        yield handle.url
 
 
 @pytest.fixture(scope="module")

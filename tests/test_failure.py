@@ -12,17 +12,10 @@ import time
 import pytest
 import websockets
 
-from step4_support import (api_client, assert_no_traceback, fleet, issue_devices, online_map, own_redis,
+from step4_support import (api_client, assert_no_traceback, fleet, issue_devices, online_map,
                            start_server, wait_until)
 
 LAYER_FAILED_CLOSE_CODE = 4503
-
-
-@pytest.fixture(scope="module")
-def redis():
-    handle = own_redis()
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,11 @@
 """Presence shared by two server processes (one Redis, one database), and after a server is
 SIGKILLed without running disconnect: its rows are no longer refreshed and expire after the TTL."""
-import asyncio
 import time
 
 import pytest
 
-from step4_support import (FAST_PRESENCE, api_client, fleet, issue_devices, online_map, own_redis, start_server,
+from step4_support import (FAST_PRESENCE, api_client, fleet, issue_devices, online_map, start_server,
                            wait_until)
-
-
-@pytest.fixture(scope="module")
-def redis():
-    handle = own_redis()
-    yield handle
-    handle.stop()
 
 
 @pytest.fixture(scope="module")

@@ -5,28 +5,17 @@ presence agrees on both. Real Redis, real daphne, real sockets; every wait is bo
 """
 import asyncio
 import json
-import os
 import uuid
 
 import httpx
 import pytest
 import websockets
 
-from kit import redis_service
 from kit.cluster import Cluster
 
 RECEIVE_TIMEOUT = 5
 # Presence refreshes fast here so that "presence agrees" does not wait for the default beat.
 PRESENCE_ENV = {"PRESENCE_HEARTBEAT_SECONDS": "1", "PRESENCE_TTL_SECONDS": "5"}
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    with redis_service.running(quiet=True) as handle:
-        yield handle.url
 
 
 @pytest.fixture(scope="module")

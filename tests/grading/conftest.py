@@ -18,19 +18,10 @@ import websockets
 
 from contract_client import RECEIVE_TIMEOUT, browser_origin, recv_json
 
-from kit import PROJECT_DIR, redis_service
+from kit import PROJECT_DIR
 from kit.live_server import LiveServer
 
 CHECK_TIMEOUT = 20  # seconds for one success-path check
-
-
-@pytest.fixture(scope="session")
-def redis_url():
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    with redis_service.running(quiet=True) as handle:
-        yield handle.url
 
 
 @pytest.fixture(scope="session")
