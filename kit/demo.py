@@ -21,7 +21,7 @@ import uuid
 import httpx
 
 from kit import PROJECT_DIR, redis_service
-from kit.live_server import LiveServer, free_port
+from kit.live_server import LiveServer, free_port, stop_process_group
 
 INSTRUCTOR = "instructor"
 OFFLINE_DEVICE = "lab-thermostat"  # never connects: shows what offline looks like
@@ -62,20 +62,6 @@ def start_simulator(server, count, prefix):
                "--count", str(count), "--prefix", prefix]
     return subprocess.Popen(command, cwd=server.project_dir, env=server.env, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-
-
-def stop_process(process):
-    """SIGTERM to the process group, SIGKILL after 5 s."""
-    if process is None or process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
 
 
 def wait_until_online(server, api_key, device_ids, timeout=ONLINE_WAIT_SECONDS):
@@ -167,7 +153,7 @@ def run(port, count, prefix, exit_after):
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not cut it short
             signal.signal(signum, signal.SIG_IGN)
         print("\nStopping: simulator, server, Redis ...", flush=True)
-        stop_process(simulator)
+        stop_process_group(simulator)
         if server is not None:
             server.stop()
             shutil.rmtree(server.workdir, ignore_errors=True)

@@ -37,6 +37,20 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def stop_process_group(process, grace=5):
+    """SIGTERM to a process started with start_new_session=True and its children; SIGKILL after grace s."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(grace)
+
+
 def _die_with_parent():
     """Linux: the server gets SIGTERM if the process that started it dies (a killed kernel)."""
     with contextlib.suppress(Exception):
@@ -124,16 +138,7 @@ class LiveServer:
 
     def stop(self):
         """SIGTERM to the server's process group, then SIGKILL if it lingers."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
+        stop_process_group(self.process)
 
     def kill(self):
         """A crash: SIGKILL, so disconnect handlers never run (stale presence, lost sockets)."""

@@ -5,10 +5,8 @@ seed:  the seed tutorial's pattern (kit/bench/seed_tutorial: sync consumer, asyn
 floor: a bare ASGI app pushing straight to its sockets (kit/bench/floor.py)
 Each knows its routes, so the measurements in kit.bench.measure are written once for all.
 """
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from kit import PROJECT_DIR, REPO_DIR
-from kit.live_server import LiveServer, _die_with_parent, free_port
+from kit.live_server import LiveServer, _die_with_parent, free_port, stop_process_group
 
 START_TIMEOUT = 30
 
@@ -50,16 +48,7 @@ class DaphneProcess:
         raise RuntimeError(f"{self.app} did not start; its log:\n{self.log_path.read_text(errors='replace')[-2000:]}")
 
     def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
+        stop_process_group(self.process)
 
 
 class System:
