@@ -24,6 +24,12 @@ from kit.live_server import LiveServer
 CHECK_TIMEOUT = 20  # seconds for one success-path check
 
 
+def device_socket(server, device_id, token):
+    """Connecting a device with its token: use as `async with device_socket(...) as sock`."""
+    return websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/", open_timeout=5,
+                              additional_headers={"Authorization": f"Bearer {token}"})
+
+
 @pytest.fixture(scope="session")
 def server(redis_url):
     project = Path(os.environ.get("KIT_PROJECT_DIR", PROJECT_DIR))
@@ -150,7 +156,7 @@ def plain_reason_of(exc):
 
 @pytest.fixture(scope="session")
 def chat_works(server):
-    """"" if two members of a room both receive a message sent by one of them."""
+    """Empty string if two members of a room both receive a message sent by one of them."""
 
     async def check():
         room, origin = f"check-{uuid.uuid4().hex[:6]}", browser_origin(server)
@@ -165,14 +171,13 @@ def chat_works(server):
 
 @pytest.fixture(scope="session")
 def device_socket_works(server, device_pool):
-    """"" if a device with its token is accepted and a group_send to device_<id> reaches it."""
+    """Empty string if a device with its token is accepted and a group_send to device_<id> reaches it."""
 
     async def check():
         device_id, token = device_pool.take()
         layer = server.channel_layer()
         try:
-            async with websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/", open_timeout=5,
-                                          additional_headers={"Authorization": f"Bearer {token}"}) as sock:
+            async with device_socket(server, device_id, token) as sock:
                 await layer.group_send(f"device_{device_id}", {"type": "device.message", "id": "c1", "data": 1})
                 assert await recv_json(sock) == {"type": "message", "id": "c1", "data": 1}, "wrong push frame"
         finally:
@@ -183,12 +188,11 @@ def device_socket_works(server, device_pool):
 
 @pytest.fixture(scope="session")
 def device_push_works(server, device_pool, api_key):
-    """"" if POST /api/devices/<id>/messages/ answers 202 and the device receives the push."""
+    """Empty string if POST /api/devices/<id>/messages/ answers 202 and the device receives the push."""
 
     async def check():
         device_id, token = device_pool.take()
-        async with websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/", open_timeout=5,
-                                      additional_headers={"Authorization": f"Bearer {token}"}) as sock:
+        async with device_socket(server, device_id, token) as sock:
             async with httpx.AsyncClient(base_url=server.http_url, timeout=10,
                                          headers={"Authorization": f"Bearer {api_key}"}) as client:
                 response = await client.post(f"/api/devices/{device_id}/messages/", json={"data": "check"})
@@ -200,12 +204,11 @@ def device_push_works(server, device_pool, api_key):
 
 @pytest.fixture(scope="session")
 def commands_work(server, device_pool, api_key):
-    """"" if POST /api/devices/<id>/commands/ reaches the device and answers 200 with its reply."""
+    """Empty string if POST /api/devices/<id>/commands/ reaches the device and answers 200 with its reply."""
 
     async def check():
         device_id, token = device_pool.take()
-        async with websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/", open_timeout=5,
-                                      additional_headers={"Authorization": f"Bearer {token}"}) as sock:
+        async with device_socket(server, device_id, token) as sock:
             async with httpx.AsyncClient(base_url=server.http_url, timeout=10,
                                          headers={"Authorization": f"Bearer {api_key}"}) as client:
                 request = asyncio.create_task(client.post(f"/api/devices/{device_id}/commands/", json={"data": 1}))
