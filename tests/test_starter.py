@@ -102,3 +102,23 @@ def test_dest_inside_the_repository_or_not_empty_is_refused(tmp_path):
     with pytest.raises(starter.StarterError, match="not empty"):
         starter.write(tmp_path)
     assert (tmp_path / "kept.txt").read_text() == "mine"
+
+
+@pytest.mark.notebook
+def test_a_learner_running_the_starters_notebook_01_reads_plain_not_done_messages(copy):
+    """Run All on the copy's 01 before writing anything: the cells that hit a TODO stub say so in
+    one plain message naming the TODO, not with a traceback."""
+    from nbclient import NotebookClient
+
+    dest, _ = copy
+    notebook = nbformat.read(dest / "notebooks" / "01_echo_consumer.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=60, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(dest / "notebooks")}}).execute()
+    printed = "\n".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                        for output in cell.get("outputs", []) if output.output_type == "stream")
+    assert "The server refused the WebSocket handshake (HTTP 403)" in printed
+    assert "TODO step 1, EchoConsumer.connect" in printed  # the server's "not done yet" line, shown in the cell
+    assert "Not done yet: TODO step 1" in printed  # the in-kernel communicator test hits the stub too
+    errors = [output for cell in notebook.cells if cell.cell_type == "code"
+              for output in cell.get("outputs", []) if output.output_type == "error"]
+    assert all(error.ename != "NotImplementedError" for error in errors), "a stub showed up as a traceback"
