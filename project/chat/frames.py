@@ -17,8 +17,8 @@ def parse_chat_frame(text_data):
         return None, "binary frames are not accepted: send JSON text like {\"message\": \"hi\"}"
     try:
         frame = json.loads(text_data)
-    except ValueError:
-        return None, "frame is not valid JSON: send {\"message\": \"<text>\"}"
+    except (ValueError, RecursionError):  # RecursionError: [[[[...]]]] nested too deep
+        return None, "frame is not valid JSON (or nested too deeply): send {\"message\": \"<text>\"}"
     if not isinstance(frame, dict):
         return None, "frame must be a JSON object like {\"message\": \"<text>\"}"
     if "message" not in frame:

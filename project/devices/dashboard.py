@@ -41,7 +41,7 @@ def parse_dashboard_frame(text_data):
     """Returns (request, None) for a good action frame, (None, "what is wrong") otherwise."""
     try:
         frame = json.loads(text_data or "") if len(text_data or "") <= MAX_FRAME_CHARS else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         frame = None
     if not isinstance(frame, dict):
         return None, f"send a JSON object of at most {MAX_FRAME_CHARS} characters"

@@ -12,8 +12,8 @@ def parse_device_frame(text_data):
         return None, f"frame is too large: at most {MAX_FRAME_CHARS} characters"
     try:
         frame = json.loads(text_data)
-    except ValueError:
-        return None, "frame is not valid JSON"
+    except (ValueError, RecursionError):  # RecursionError: [[[[...]]]] nested too deep
+        return None, "frame is not valid JSON (or nested too deeply)"
     if not isinstance(frame, dict):
         return None, "frame must be a JSON object"
     kind = frame.get("type")

@@ -92,7 +92,7 @@ class SimulatedDevice:
         try:
             frame = json.loads(raw)
             kind = frame.get("type")
-        except (ValueError, TypeError, AttributeError):  # not a JSON object: report it, keep serving
+        except (ValueError, TypeError, AttributeError, RecursionError):  # not a JSON object: report it, keep serving
             self.log(f"{self.device_id}: unexpected frame {str(raw)[:80]!r}")
             return
         if kind == "message":

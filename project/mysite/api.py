@@ -65,8 +65,8 @@ def parse_body(request):
         raise ApiError(413, f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "body is not valid JSON")
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[...]]]] nested too deep
+        raise ApiError(400, "body is not valid JSON (or nested too deeply)")
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object")
     return body
