@@ -12,8 +12,8 @@ import uuid
 import pytest
 
 from browser_support import FLAGS, MISSING, find_chromium, screenshot, sign_in
-from kit.demo import INSTRUCTOR, create_instructor, stop_process
-from kit.live_server import LiveServer
+from kit.demo import INSTRUCTOR, create_instructor
+from kit.live_server import LiveServer, stop_process_group
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 10_000
@@ -166,7 +166,7 @@ def test_dashboard_shows_a_device_come_online_sends_it_a_command_and_shows_the_r
         expect(page.locator("#log li.in", has_text="broadcast sent to")).to_have_count(1)
         screenshot(page, "dashboard")
     finally:
-        stop_process(simulator)  # SIGTERM: its sockets close, so the device goes offline
+        stop_process_group(simulator)  # SIGTERM: its sockets close, so the device goes offline
     expect(row.locator(".pill")).to_have_text("○ offline", timeout=WAIT_MS)
     page.click("nav.top button.link")  # sign out: back to the login page, and the dashboard is closed again
     page.wait_for_url(f"{server.http_url}/devices/login/")
