@@ -1,10 +1,9 @@
 """Fixtures shared by the kit's own tests (the grading tests have theirs in tests/grading/)."""
 import os
-import sys
 
 import pytest
 
-from kit import PROJECT_DIR, redis_service
+from kit import redis_service
 
 
 @pytest.fixture(scope="session")
@@ -28,27 +27,15 @@ def redis():
 
 
 @pytest.fixture(scope="session")
-def django_in_memory(tmp_path_factory):
-    """Django set up in this process with the in-memory layer and a fresh database: for unit
-    tests with WebsocketCommunicator. (REDIS_URL is hidden from the settings, not removed.)"""
-    import django
+def django_in_memory():
+    """Django set up in this process with the in-memory layer and a fresh database, exactly as a
+    notebook's setup_django() does: for unit tests with WebsocketCommunicator."""
     from django.core.management import call_command
 
-    sys.path.insert(0, str(PROJECT_DIR))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
-    saved = {name: os.environ.pop(name, None) for name in ("REDIS_URL", "DJANGO_DB_PATH")}
-    os.environ["DJANGO_DB_PATH"] = str(tmp_path_factory.mktemp("unit") / "db.sqlite3")
-    try:
-        django.setup()
-        call_command("migrate", verbosity=0)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    from django.conf import settings
+    from kit.notebook import setup_django
 
+    settings = setup_django()
+    call_command("migrate", verbosity=0)
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
     yield settings
 
