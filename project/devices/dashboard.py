@@ -54,9 +54,10 @@ def parse_dashboard_frame(text_data):
         return None, "'device' is missing or not a device id"
     if "data" not in frame:
         return None, "'data' is missing"
-    timeout = frame.get("timeout", views.DEFAULT_COMMAND_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= views.MAX_COMMAND_TIMEOUT:
-        return None, f"'timeout' must be a number of seconds, more than 0 and at most {views.MAX_COMMAND_TIMEOUT}"
+    try:
+        frame["timeout"] = views.command_timeout(frame)  # the API's own check: default, type, range
+    except ApiError as exc:
+        return None, exc.message
     return frame, None
 
 
@@ -108,7 +109,7 @@ class DashboardConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redi
                 if action == "message":
                     result = await views.push_to_device(device, data)
                 else:
-                    result = await views.command_round_trip(device, data, frame.get("timeout", views.DEFAULT_COMMAND_TIMEOUT))
+                    result = await views.command_round_trip(device, data, frame["timeout"])
             await self.send_frame({"type": "result", "ref": ref, "action": action, "result": result})
         except ApiError as exc:
             await self.send_frame({"type": "error", "ref": ref, "action": action, "status": exc.status, "error": exc.message})
