@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from kit import PROJECT_DIR, REPO_DIR
+from kit.live_server import LiveServer, ServerFailed, stop_process_group
 
 GRADING_DIR = REPO_DIR / "tests" / "grading"
 STEPS = {1: ("echo", 20), 2: ("groups", 30), 3: ("bridge", 30), 4: ("commands & presence", 20)}
@@ -102,14 +102,7 @@ def _pytest(args, env, timeout, log_path):
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, sig)
-                try:
-                    process.wait(5)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            stop_process_group(process)
             return f"the step ran out of time ({timeout} s) and was stopped"
     if process.returncode not in (0, 1):  # 1 = some tests failed; others = pytest could not run
         return f"pytest ended with status {process.returncode}"
@@ -177,8 +170,6 @@ def copy_submission(project_dir, workdir):
 
 def startup_check(project_copy, redis_url):
     """Migrates and starts the submission once. -> "" if it answered, else the reason in plain words."""
-    from kit.live_server import LiveServer, ServerFailed
-
     if not (project_copy / "manage.py").is_file():
         return "there is no manage.py in the project directory"
     server = LiveServer(project_dir=project_copy, redis_url=redis_url, layer_prefix=f"check{uuid.uuid4().hex[:8]}",
@@ -195,8 +186,7 @@ def startup_check(project_copy, redis_url):
         why = lines[0].split(". Last lines of its log:")[0]
         return f"the project does not start: {why}; its last log line: {lines[-1][:300]}"
     finally:
-        server.stop()
-        shutil.rmtree(server.workdir, ignore_errors=True)
+        server.close()
 
 
 def grade(project_dir, steps=(1, 2, 3, 4), hidden=True, redis_url=None, quiet=False):
