@@ -1,7 +1,9 @@
 """Keeps the notebooks' project cells equal to the files in project/ (the single source of truth).
 
 A project cell is a code cell whose first line is a path comment (`# project/chat/consumers.py`);
-it holds exactly that file's content.
+it holds exactly that file's content. A file may grow over the steps, as in the Channels tutorial:
+then only its last cell (notebooks in name order, cells in order) holds the file; earlier cells are
+earlier versions, kept as written (checked only to compile).
 
     python -m kit.nbsync --write   # regenerate project cells from the files, strip outputs
     python -m kit.nbsync --check   # exit 1, listing each drift, if a cell differs from its file
@@ -30,6 +32,19 @@ def project_cells(notebook):
                 yield index, cell, relative
 
 
+def final_cells(paths):
+    """{(notebook path, cell index)} of the cells that hold their file: each file's last cell."""
+    last = {}
+    for path in paths:
+        for index, _cell, relative in project_cells(nbformat.read(path, as_version=4)):
+            last[relative] = (Path(path), index)
+    return set(last.values())
+
+
+def is_final(path, index, finals):
+    return finals is None or (Path(path), index) in finals
+
+
 def expected_source(relative, project_dir):
     """The cell text for a file: its content without the final newline (Jupyter's convention)."""
     target = target_file(relative, project_dir)
@@ -38,11 +53,18 @@ def expected_source(relative, project_dir):
     return target.read_text().removesuffix("\n")
 
 
-def check_notebook(path, project_dir=PROJECT_DIR):
+def check_notebook(path, project_dir=PROJECT_DIR, finals=None):
     """A list of problems (empty when the notebook is in sync and has no outputs)."""
     problems = []
     notebook = nbformat.read(path, as_version=4)
     for index, cell, relative in project_cells(notebook):
+        if not is_final(path, index, finals):
+            if relative.endswith(".py"):
+                try:
+                    compile(file_text(cell.source), relative, "exec")
+                except SyntaxError as exc:
+                    problems.append(f"{path.name} cell {index}: earlier version of {relative} does not compile: {exc}")
+            continue
         try:
             expected = expected_source(relative, project_dir)
         except (FileNotFoundError, ValueError) as exc:
@@ -58,12 +80,13 @@ def check_notebook(path, project_dir=PROJECT_DIR):
     return problems
 
 
-def write_notebook(path, project_dir=PROJECT_DIR):
+def write_notebook(path, project_dir=PROJECT_DIR, finals=None):
     """Regenerates project cells from their files and strips outputs; True if the file changed."""
     original = Path(path).read_text()
     notebook = nbformat.reads(original, as_version=4)
-    for _index, cell, relative in project_cells(notebook):
-        cell.source = expected_source(relative, project_dir)
+    for index, cell, relative in project_cells(notebook):
+        if is_final(path, index, finals):
+            cell.source = expected_source(relative, project_dir)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = []
@@ -86,15 +109,16 @@ def main(argv=None):
     parser.add_argument("--project", default=str(PROJECT_DIR), help="the project folder the cells mirror")
     args = parser.parse_args(argv)
     paths = notebooks(args.notebooks)
+    finals = final_cells(paths)
     if args.write:
         try:
-            changed = [path.name for path in paths if write_notebook(path, args.project)]
+            changed = [path.name for path in paths if write_notebook(path, args.project, finals)]
         except (FileNotFoundError, ValueError) as exc:
             print(f"nbsync: {exc}", file=sys.stderr)
             return 1
         print(f"nbsync: {len(paths)} notebooks, rewrote {len(changed)}{': ' + ', '.join(changed) if changed else ''}")
         return 0
-    problems = [problem for path in paths for problem in check_notebook(path, args.project)]
+    problems = [problem for path in paths for problem in check_notebook(path, args.project, finals)]
     for problem in problems:
         print(f"DRIFT {problem}")
     cells = sum(len(list(project_cells(nbformat.read(path, as_version=4)))) for path in paths)

@@ -3,7 +3,7 @@
 First code cell of a notebook (the kernel starts in notebooks/, the kit lives one folder up):
 
     import sys; sys.path.insert(0, "..")
-    from kit.notebook import start_project, tree, show, setup_django, receive, nothing_arrives
+    from kit.notebook import start_project, tree, show, setup_django, next_frame, nothing_arrives
 
 Project cells: a code cell whose first line is a path comment such as `# project/echo/consumers.py`
 holds exactly that file (kit/project_cells.py). Running it writes the cell to the file and prints one line; the code is
@@ -14,8 +14,7 @@ keeps such cells equal to the files. Paths outside project/ are refused.
     server.http_url, server.ws_url, server.origin
     token = server.create_device("sensor-1"); key = server.create_api_key("app")
     layer = server.channel_layer()    # a RedisChannelLayer in the kernel that reaches the server
-    server.restart()                  # after a project cell changed code
-    frame = await receive(ws)         # next frame (JSON decoded if it is JSON), or TimeoutError
+    frame = await next_frame(ws)      # next frame (JSON decoded if it is JSON), or TimeoutError
     await nothing_arrives(ws)         # True if no frame comes within the timeout
     tree(); show("mysite/routing.py") # the project's files; a file the notebooks only read
 
@@ -31,7 +30,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from kit import redis_service
+from kit import project_cells, redis_service
 from kit.live_server import LiveServer
 from kit.project_cells import cell_path, install_cell_writer, project_dir, write_cell  # noqa: F401
 
@@ -64,9 +63,8 @@ class ProjectServer(LiveServer):
         return self.manage("create_api_key", name).splitlines()[-1].strip()
 
     def restart(self):
-        print("restarting the server so that it loads the project's code again...")
         result = super().restart()
-        print(f"server is back at {self.http_url}")
+        print(f"server restarted: {self.http_url} now serves the new code")
         return result
 
 
@@ -130,7 +128,7 @@ def setup_django():
 
 
 # -- sockets ------------------------------------------------------------------------------------
-async def receive(ws, timeout=RECEIVE_TIMEOUT):
+async def next_frame(ws, timeout=RECEIVE_TIMEOUT):
     """The next frame of a websockets connection, JSON-decoded when it is JSON text."""
     try:
         frame = await asyncio.wait_for(ws.recv(), timeout)
@@ -197,7 +195,17 @@ def tree(path=None, skip=TREE_SKIP):
     walk(root, "")
 
 
+def _serve_new_code(relative):
+    """after_write hook: a project file changed, so the servers this kernel started load it again
+    (daphne, unlike runserver, does not reload code on its own)."""
+    running = [server for server in _servers if server.process is not None and server.process.poll() is None]
+    for server in running:
+        server.restart()
+
+
 install_cell_writer()
+if _serve_new_code not in project_cells.after_write:
+    project_cells.after_write.append(_serve_new_code)
 
 from kit import not_done  # noqa: E402  (a step not done yet: one plain message, no traceback)
 

@@ -40,8 +40,14 @@ def target_file(relative, root=None):
     return target
 
 
+# Called with the relative path after a project cell changed its file and the file compiles:
+# kit.notebook registers one that restarts the kernel's running servers, so they serve the new code.
+after_write = []
+
+
 def write_cell(relative, text):
-    """Runs instead of a project cell: writes it to its file, then checks Python syntax."""
+    """Runs instead of a project cell: writes it to its file, checks Python syntax, then runs
+    the after_write hooks (a running server is restarted and serves the new code)."""
     target = target_file(relative)
     text = file_text(text)
     unchanged = target.exists() and target.read_text() == text
@@ -49,14 +55,16 @@ def write_cell(relative, text):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     lines = text.count("\n")
-    hint = "; a running server loads it after server.restart()" if not unchanged else ""
-    print(f"{'unchanged' if unchanged else 'wrote'}: {relative} ({lines} lines){hint}")
+    print(f"{'unchanged' if unchanged else 'wrote'}: {relative} ({lines} lines)")
     if target.suffix == ".py":
         try:
             compile(text, relative, "exec")
         except SyntaxError as exc:
             # Plain words, no kernel traceback: the file is saved, but the server will not load it.
             raise SyntaxError(f"{relative} line {exc.lineno}: {exc.msg}. Fix the cell and run it again.") from None
+    if not unchanged:
+        for hook in after_write:
+            hook(relative)
 
 
 def _project_cell_transformer(lines):
