@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import httpx
 
 from kit import PROJECT_DIR, redis_service
 from kit.live_server import LiveServer, free_port, stop_process_group
+from kit.machine import port_is_free
 
 INSTRUCTOR = "instructor"
 OFFLINE_DEVICE = "lab-thermostat"  # never connects: shows what offline looks like
@@ -31,15 +31,6 @@ ONLINE_WAIT_SECONDS = 20
 
 class Stop(Exception):
     """SIGTERM or SIGHUP: leave the main loop the same way Ctrl-C does."""
-
-
-def port_is_free(port):
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def create_instructor(server):

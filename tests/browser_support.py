@@ -4,11 +4,10 @@ Playwright drives the system's Chromium (Debian's `chromium` package), never its
 No Chromium means the browser tests FAIL with INSTALL_HELP: a skip would hide a missing part.
 """
 import os
-import shutil
 from pathlib import Path
 
-CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-MAC_CHROME = "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"
+from kit.machine import find_chromium  # noqa: F401  (the tests import it from here)
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -21,18 +20,6 @@ The browser tests need Chromium and found none.
 Then run `make test` again."""
 MISSING = ("No Chromium found, so this page test cannot run: `sudo apt-get install chromium` (Debian/Ubuntu), "
            "or set KIT_CHROMIUM; more ways at the end of the test run.")
-
-
-def find_chromium():
-    """The Chromium or Chrome executable to drive: KIT_CHROMIUM, else the usual names; or None."""
-    explicit = os.environ.get("KIT_CHROMIUM")
-    if explicit:
-        return explicit if Path(explicit).is_file() else None
-    for name in CANDIDATES:
-        found = name if Path(name).is_file() else shutil.which(name)
-        if found:
-            return found
-    return MAC_CHROME if Path(MAC_CHROME).is_file() else None
 
 
 def screenshot(page, name):
