@@ -10,11 +10,13 @@ WITH_REDIS := $(PY) -m kit.redis_service run --
 # Jupyter refuses to run as root unless told (containers, CI machines).
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test demo bench bench-quick grade starter setup setup-dev check-python clean help
+.PHONY: lab test lint doctor demo bench bench-quick grade starter setup setup-dev check-python clean help
 
 help:
 	@echo "make lab     JupyterLab on notebooks/, with a Redis found or started"
-	@echo "make test    the whole test suite (project, notebooks, grader, browser)"
+	@echo "make test    lint, then the whole test suite (project, notebooks, grader, browser)"
+	@echo "make doctor  is this machine ready? OK/FAIL per requirement, each FAIL with the command that fixes it"
+	@echo "make lint    ruff check (rules in pyproject.toml)"
 	@echo "make demo    instructor mode: live project, Redis, simulated devices; prints URLs and login"
 	@echo "make bench   kit vs seed pattern vs bare-ASGI floor: table, ratios, bench-results.json (bench-quick: seconds)"
 	@echo "make grade PROJECT=<dir> [OUT=<file>]   grade a project by the four steps: table + Gradescope results.json"
@@ -39,8 +41,15 @@ setup-dev: $(VENV)/.dev-installed
 lab: setup
 	$(WITH_REDIS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
-test: setup-dev
+test: setup-dev lint
 	$(WITH_REDIS) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+
+# Runs before `make setup` too (then it says what to install), so it does not depend on setup.
+doctor: check-python
+	@if [ -x $(PY) ]; then $(PY) -m kit.doctor; else $(PYTHON) -m kit.doctor; fi
 
 # kit/demo.py finds or starts its own Redis and stops everything it started on Ctrl-C.
 DEMO_ARGS ?=
