@@ -106,5 +106,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"kit": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "loggers": {
+        "kit": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Django's and daphne's runserver lines print once, here, not again through root's handler.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
