@@ -3,6 +3,7 @@
 Starts (or finds) a Redis, the project under daphne with a fresh database, an instructor
 login, an API key, a few simulated devices, and prints the URLs and credentials. Ctrl-C
 (or --exit-after SECONDS) stops everything it started, in order; nothing waits forever.
+When something went wrong (the server or the simulator died), a copy of the logs is kept and named.
 
     python -m kit.demo [--port 8000] [--devices 3] [--exit-after SECONDS]
 """
@@ -14,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -109,12 +111,21 @@ def watch(server, simulator, exit_after):
             return 1
         if simulator is not None and simulator.poll() is not None and not warned:
             warned = True
-            print(f"The device simulator stopped (status {simulator.returncode}); see {server.workdir}/simulator.log")
+            print(f"The device simulator stopped (status {simulator.returncode}); see {server.workdir}/simulator.log "
+                  "(a copy is kept when the demo stops)")
     return 0
+
+
+def keep_logs(server):
+    """A copy of the server's work folder (server.log, simulator.log) that outlives the demo."""
+    kept = tempfile.mkdtemp(prefix="kit-demo-logs-")
+    shutil.copytree(server.workdir, kept, dirs_exist_ok=True, ignore=shutil.ignore_patterns("db.sqlite3*"))
+    return kept
 
 
 def run(port, count, prefix, exit_after):
     redis = server = simulator = None
+    status = 1
     try:
         redis = redis_service.find_or_start()
         port = port if port and port_is_free(port) else free_port()
@@ -132,25 +143,26 @@ def run(port, count, prefix, exit_after):
             simulator = start_simulator(server, count, prefix)
             online = wait_until_online(server, api_key, sim_ids)
         banner(server, redis, password, api_key, sim_ids, online, simulator)
-        return watch(server, simulator, exit_after)
-    except KeyboardInterrupt:
-        return 0
-    except Stop:
-        return 0
+        status = watch(server, simulator, exit_after)
+    except (KeyboardInterrupt, Stop):
+        status = 0
     except (redis_service.RedisUnavailable, RuntimeError) as exc:
         print(f"The demo could not start: {exc}", file=sys.stderr)
-        return 1
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not cut it short
             signal.signal(signum, signal.SIG_IGN)
+        simulator_died = simulator is not None and simulator.poll() is not None
         print("\nStopping: simulator, server, Redis ...", flush=True)
         stop_process_group(simulator)
         if server is not None:
             server.stop()
-            shutil.rmtree(server.workdir, ignore_errors=True)
+            if status != 0 or simulator_died:  # its folder goes with it: keep a copy to read
+                print(f"Something went wrong: the logs are kept in {keep_logs(server)}", flush=True)
+            server.close()
         if redis is not None:
             redis.stop()
         print("Stopped everything the demo started.", flush=True)
+    return status
 
 
 def main(argv=None):

@@ -1,33 +1,26 @@
-"""`make demo` smoke test: started as an instructor would, checked, stopped with Ctrl-C (SIGINT).
+"""`make demo` smoke tests: started as an instructor would, checked, stopped with Ctrl-C (SIGINT).
 
 The demo must print its URLs and credentials, the URLs must answer, the simulated devices must be
-online, and after SIGINT it must exit promptly leaving none of the processes it started.
+online, and after SIGINT it must exit promptly leaving none of the processes it started. When its
+server dies, it says so and keeps a copy of the logs.
 """
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
+import psutil
 
 from kit import REPO_DIR
 
 READY_TIMEOUT = 90
 STOP_TIMEOUT = 30
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead, only not yet reaped
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:  # no /proc (macOS): kill(pid, 0) succeeded, so it is alive
-        return True
+STARTED_LINE = re.compile(r"^\(started: (.*)\)$", re.MULTILINE)  # the banner's last line, complete
 
 
 class OutputReader(threading.Thread):
@@ -45,15 +38,17 @@ class OutputReader(threading.Thread):
     def text(self):
         return "".join(self.lines)
 
-    def wait_for(self, marker, timeout):
+    def wait_for(self, pattern, timeout):
+        """The first match of pattern (a regex) in the output, once it is there."""
         deadline = time.monotonic() + timeout
-        while marker not in self.text and time.monotonic() < deadline and self.is_alive():
+        while not re.search(pattern, self.text) and time.monotonic() < deadline and self.is_alive():
             time.sleep(0.1)
-        assert marker in self.text, f"the demo did not print {marker!r} within {timeout} s:\n{self.text}"
-        return self.text
+        found = re.search(pattern, self.text)
+        assert found, f"the demo did not print {pattern!r} within {timeout} s:\n{self.text}"
+        return found
 
 
-def test_make_demo_prints_working_urls_and_ctrl_c_stops_everything():
+def start_demo():
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # let it find or start its own Redis
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
@@ -63,14 +58,42 @@ def test_make_demo_prints_working_urls_and_ctrl_c_stops_everything():
     )
     reader = OutputReader(process.stdout)
     reader.start()
+    started = reader.wait_for(STARTED_LINE, READY_TIMEOUT)
+    pids = {name: int(pid) for name, pid in re.findall(r"\b(server|simulator|redis) (\d+)", started.group(1))}
+    return process, reader, pids
+
+
+def stop_demo(process, reader, signum=signal.SIGINT):
+    if process.poll() is None:
+        os.killpg(process.pid, signum)  # Ctrl-C in the terminal
     try:
-        output = reader.wait_for("(started:", READY_TIMEOUT)
-        time.sleep(0.2)  # the rest of that line
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError(f"the demo did not stop within {STOP_TIMEOUT} s") from None
+    finally:
+        reader.join(5)
+
+
+def still_running(pids):
+    """The processes among pids that have not exited within a few seconds (zombies count as gone)."""
+    processes = []
+    for pid in pids:
+        try:
+            processes.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=5)
+    return [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_make_demo_prints_working_urls_and_ctrl_c_stops_everything():
+    process, reader, pids = start_demo()
+    try:
         output = reader.text
         base = re.search(r"Devices dashboard\s+(http://127\.0\.0\.1:\d+)/devices/", output).group(1)
         user, password = re.search(r"user (\S+)\s+password (\S+)", output).groups()
         api_key = re.search(r"API key\s+(kit_\S+)", output).group(1)
-        pids = [int(pid) for pid in re.findall(r"\b(?:server|simulator|redis) (\d+)", output.split("(started:")[1])]
         assert "sim-1 (online), sim-2 (online)" in output, output
 
         with httpx.Client(base_url=base, timeout=10) as client:
@@ -78,7 +101,7 @@ def test_make_demo_prints_working_urls_and_ctrl_c_stops_everything():
             assert client.get("/chat/lobby/").status_code == 200
             assert client.get("/devices/").headers.get("location", "").startswith("/devices/login/")
             login_page = client.get("/devices/login/")
-            assert login_page.status_code == 200
+            assert login_page.status_code == 200 and "createsuperuser" not in login_page.text
             token = client.cookies["csrftoken"]
             signed_in = client.post("/devices/login/", data={"username": user, "password": password,
                                                              "csrfmiddlewaretoken": token, "next": "/devices/"})
@@ -87,21 +110,30 @@ def test_make_demo_prints_working_urls_and_ctrl_c_stops_everything():
             listed = client.get("/api/devices/", headers={"Authorization": f"Bearer {api_key}"}).json()
             assert {d["id"]: d["online"] for d in listed} == {"sim-1": True, "sim-2": True, "lab-thermostat": False}
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the terminal
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise AssertionError(f"the demo did not stop within {STOP_TIMEOUT} s after Ctrl-C")
-        reader.join(5)
+        stop_demo(process, reader)
     assert "Stopped everything the demo started." in reader.text, reader.text
-    assert len(pids) >= 2, output  # server and simulator at least (Redis if it started one)
-    deadline = time.monotonic() + 5
-    while any(map(pid_alive, pids)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in pids if pid_alive(pid)], f"left running: {pids}"
+    assert "logs are kept" not in reader.text  # nothing went wrong: nothing is left behind
+    assert {"server", "simulator"} <= set(pids), output  # Redis too if it started one
+    assert still_running(pids.values()) == [], f"left running: {pids}"
     try:
         httpx.get(base + "/chat/", timeout=2)
         raise AssertionError("the demo's server still answers after Ctrl-C")
     except httpx.TransportError:
         pass
+
+
+def test_a_demo_whose_server_dies_says_so_and_keeps_its_logs():
+    process, reader, pids = start_demo()
+    kept = None
+    try:
+        psutil.Process(pids["server"]).kill()  # a crash, as an instructor would meet it
+        kept = Path(reader.wait_for(r"the logs are kept in (\S+)", 30).group(1))
+    finally:
+        stop_demo(process, reader)
+    try:
+        assert "The server stopped" in reader.text and process.returncode != 0, reader.text
+        assert (kept / "server.log").read_text().strip() and (kept / "simulator.log").exists()
+        assert still_running(pids.values()) == [], f"left running: {pids}"
+    finally:
+        if kept:
+            shutil.rmtree(kept, ignore_errors=True)
