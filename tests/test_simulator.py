@@ -43,6 +43,19 @@ def server():
         redis.stop()
 
 
+def wait_for_lines(log_path, expected, prefix=False, timeout=20):
+    """Until every expected line is in the log (whole lines, or line starts with prefix=True)."""
+    deadline = time.monotonic() + timeout
+
+    def missing():
+        lines = log_path.read_text().splitlines()
+        return {e for e in expected if not any(line.startswith(e) if prefix else line == e for line in lines)}
+
+    while missing() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not missing(), f"not logged within {timeout} s: {missing()}\n{log_path.read_text()}"
+
+
 def test_simulate_devices_command_line(server, tmp_path):
     key = server.manage("create_api_key", "cli").splitlines()[-1].strip()
     log_path = tmp_path / "simulator.log"
@@ -52,16 +65,15 @@ def test_simulate_devices_command_line(server, tmp_path):
                                    cwd=server.project_dir, env=server.env, stdout=log, stderr=subprocess.STDOUT)
     try:
         api = httpx.Client(base_url=server.http_url, headers={"Authorization": f"Bearer {key}"}, timeout=15)
-        deadline = time.monotonic() + 20
-        while log_path.read_text().count("connected") < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_lines(log_path, {"cli-1: connected", "cli-2: connected"})
         response = api.post("/api/devices/cli-2/commands/", json={"data": {"x": 1}})
         assert response.status_code == 200, response.text
         assert response.json()["reply"] == {"ok": True, "device": "cli-2", "echo": {"x": 1}}
         assert api.post("/api/devices/cli-1/messages/", json={"data": "hi"}).status_code == 202
         listing = {row["id"]: row["online"] for row in api.get("/api/devices/").json()}
         assert listing["cli-1"] and listing["cli-2"]  # created in the project's database by the command
-        time.sleep(0.5)
+        wait_for_lines(log_path, {f"cli-2: command {response.json()['id']} answered"})
+        wait_for_lines(log_path, {"cli-1: message"}, prefix=True)  # the push reached the device
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
     finally:
