@@ -23,7 +23,8 @@ MISSING = ("No Chromium found, so this page test cannot run: `sudo apt-get insta
 
 
 def screenshot(page, name):
-    """Saves a screenshot when KIT_SCREENSHOT_DIR is set (kept out of the repository)."""
+    """Saves a screenshot when KIT_SCREENSHOT_DIR is set; KIT_SCREENSHOT_DIR=docs/img refreshes the README's
+    (commit chat-room.png and dashboard.png only)."""
     folder = os.environ.get("KIT_SCREENSHOT_DIR")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)

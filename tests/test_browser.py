@@ -1,6 +1,7 @@
 """The pages in a real Chromium (Playwright driving the system's browser) against a live server.
 
-Chat: two tabs in a room see each other, another room sees nothing, markup shows as text, a
+Chat: two tabs in a room see each other, another room sees nothing, each tab has a name, its own
+messages stand out, every message has a time, an empty room says so, markup shows as text, a
 server restart is shown and survived. Dashboard: a simulated device comes online, gets a command
 from the page, and its reply appears in the log. No Chromium: these fail, saying how to install it.
 """
@@ -56,18 +57,28 @@ def context(chromium):
         ctx.close()
 
 
-def open_room(context, base_url, room):
+def open_room(context, base_url, room, name=None):
+    """A tab on the room's page, connected; name: the tab's chat name (else the page's guest-xxxx)."""
     from playwright.sync_api import expect
 
     page = context.new_page()
+    page.sent_frames = []  # what the page put on its WebSocket, to hold it to the contract
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: page.sent_frames.append(payload)))
     page.goto(f"{base_url}/chat/{room}/")
     expect(page.locator("#status")).to_have_text("connected")
+    if name:
+        page.fill("#name-input", name)
+        page.press("#name-input", "Tab")  # a change event: the page keeps the name for this tab
     return page
 
 
 def send(page, text):
     page.fill("#message-input", text)
     page.press("#message-input", "Enter")  # Enter sends: no click needed
+
+
+def texts(page):
+    return page.locator("#log li .text")
 
 
 def test_two_tabs_in_a_room_see_each_other_and_another_room_sees_nothing(server, context):
@@ -86,11 +97,37 @@ def test_two_tabs_in_a_room_see_each_other_and_another_room_sees_nothing(server,
     send(picker, "hello from tab one")
     send(second, "and hello from tab two")
     for page in (picker, second):
-        expect(page.locator("#log li")).to_have_text(["hello from tab one", "and hello from tab two"])
+        expect(texts(page)).to_have_text(["hello from tab one", "and hello from tab two"])
     send(outsider, "only in the other room")  # once this arrives, the first room's messages would have too
-    expect(outsider.locator("#log li")).to_have_text(["only in the other room"])
-    expect(second.locator("#log li")).to_have_count(2)
-    screenshot(second, "chat-room")
+    expect(texts(outsider)).to_have_text(["only in the other room"])
+    expect(texts(second)).to_have_count(2)
+
+
+def test_each_tab_has_a_name_its_own_messages_stand_out_and_every_message_has_a_time(server, context):
+    from playwright.sync_api import expect
+
+    room = f"names-{uuid.uuid4().hex[:6]}"
+    ada = open_room(context, server.http_url, room, name="Ada")
+    expect(ada.locator("#empty-hint")).to_be_visible()  # an empty room says what to do
+    screenshot(ada, "chat-empty-room")
+    linus = open_room(context, server.http_url, room, name="Linus")
+    send(ada, "hello, I am Ada")
+    send(linus, "hi Ada")
+    for page, me, them in ((ada, "Ada", "Linus"), (linus, "Linus", "Ada")):
+        items = page.locator("#log li")
+        expect(items).to_have_count(2)
+        expect(page.locator("#empty-hint")).to_be_hidden()
+        expect(page.locator("#log li.mine .who")).to_have_text([f"{me} (you)"])
+        expect(page.locator("#log li:not(.mine) .who")).to_have_text([them])
+        expect(page.locator("#log li time")).to_have_count(2)
+        for stamp in page.locator("#log li time").all_text_contents():
+            assert any(ch.isdigit() for ch in stamp) and ":" in stamp, stamp
+    expect(texts(ada)).to_have_text(["hello, I am Ada", "hi Ada"])
+    # On the wire the frame stays the contract's {"message": ...}: the name is part of the text.
+    assert [json.loads(frame) for frame in ada.sent_frames] == [{"message": "Ada: hello, I am Ada"}]
+    ada.reload()
+    expect(ada.locator("#name-input")).to_have_value("Ada")  # the name belongs to the tab, reloads keep it
+    screenshot(linus, "chat-room")
 
 
 def test_markup_in_a_message_shows_as_text(server, context):
@@ -100,9 +137,9 @@ def test_markup_in_a_message_shows_as_text(server, context):
     room = f"xss-{uuid.uuid4().hex[:6]}"
     sender, reader = open_room(context, server.http_url, room), open_room(context, server.http_url, room)
     send(sender, payload)
-    item = reader.locator("#log li").first
+    item = texts(reader).first
     expect(item).to_have_text(payload)
-    assert item.evaluate("li => li.children.length") == 0, "the message became HTML elements"
+    assert item.evaluate("text => text.children.length") == 0, "the message became HTML elements"
     assert reader.evaluate("window.pwned") is None and sender.evaluate("window.pwned") is None
     screenshot(reader, "chat-markup-as-text")
 
@@ -119,7 +156,7 @@ def test_chat_page_shows_the_closed_socket_and_reconnects_after_a_server_restart
         live.start()  # same port, so the page's URL is still right
         expect(page.locator("#status")).to_have_text("connected", timeout=RECONNECT_WAIT_MS)
         send(page, "back again")
-        expect(page.locator("#log li")).to_have_text(
+        expect(texts(page)).to_have_text(
             ["connection lost", "connected again (messages sent meanwhile were missed)", "back again"])
         screenshot(page, "chat-reconnected")
 
