@@ -37,7 +37,8 @@ MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 # What to copy (relative to the repository). Directories are copied whole, minus SKIP.
 COPY = ["project", "notebooks", "kit", "tests", "Makefile", "README.md", "requirements.txt", "requirements-dev.txt",
-        "requirements-redis.txt", "docker-compose.yml", "Dockerfile", ".dockerignore", "pytest.ini", ".gitignore", ".ci"]
+        "requirements-redis.txt", "docker-compose.yml", "Dockerfile", ".dockerignore", "pytest.ini", ".gitignore", ".ci",
+        "pyproject.toml", ".pre-commit-config.yaml", "docs"]
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache", "db.sqlite3*", "*_hidden.py",
                               "results.json", "bench-results.json")
 # The kit's own self-tests grade the reference solution: they do not belong in a learner's copy.
