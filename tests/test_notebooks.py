@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
@@ -35,33 +36,21 @@ EXECUTED_DIR = os.environ.get("KIT_EXECUTED_NOTEBOOKS")  # optional: keep execut
 def processes_with(marker_value):
     """(pid, command line) of every process whose environment carries the run's marker."""
     found = []
-    needle = f"{MARKER}={marker_value}".encode()
-    if not Path("/proc/self/environ").exists():  # macOS: ps -E appends each process's environment
-        listing = subprocess.run(["ps", "-A", "-ww", "-E", "-o", "pid=,command="], capture_output=True, text=True)
-        return [(int(line.split()[0]), line.split(None, 1)[1][:200]) for line in listing.stdout.splitlines()
-                if needle.decode() in line.split() and int(line.split()[0]) != os.getpid()]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for process in psutil.process_iter(["cmdline"]):
+        if process.pid == os.getpid():
             continue
         try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                found.append((int(entry.name), command.strip()))
-        except OSError:  # gone meanwhile, or not ours to read
+            if process.environ().get(MARKER) == marker_value:
+                found.append((process.pid, " ".join(process.info["cmdline"] or [])[:200]))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # gone meanwhile, or not ours to read
             continue
     return found
 
 
 def process_table():
-    """{pid: (parent pid, start time, command)} of every process, from ps (Linux and macOS)."""
-    listing = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,ppid=,lstart=,command="],
-                             capture_output=True, text=True, timeout=10).stdout
-    table = {}
-    for line in listing.splitlines():
-        parts = line.split(None, 7)  # lstart is five words: "Sun Nov 22 04:21:00 2026"
-        if len(parts) == 8:
-            table[int(parts[0])] = (int(parts[1]), " ".join(parts[2:7]), parts[7])
-    return table
+    """{pid: (parent pid, start time, command)} of every process (psutil: Linux and macOS alike)."""
+    return {p.pid: (p.info["ppid"], p.info["create_time"], " ".join(p.info["cmdline"] or []) or p.info["name"])
+            for p in psutil.process_iter(["ppid", "create_time", "cmdline", "name"])}
 
 
 class ProcessWatch:
