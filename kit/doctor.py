@@ -59,11 +59,14 @@ def pinned(requirements):
     return pins
 
 
-def _top_level_modules(distribution):
-    """The import names a distribution provides (django-foo may install foo, or foo_bar)."""
+def _modules_to_import(distribution):
+    """The module named like the distribution (channels-redis -> channels_redis), else every
+    top-level module it installs (a distribution may be named unlike its module)."""
     wanted = re.sub(r"[-_.]+", "-", distribution).lower()
-    return sorted(module for module, dists in importlib.metadata.packages_distributions().items()
-                  if not module.startswith("_") and any(re.sub(r"[-_.]+", "-", d).lower() == wanted for d in dists))
+    modules = sorted(module for module, dists in importlib.metadata.packages_distributions().items()
+                     if not module.startswith("_") and any(re.sub(r"[-_.]+", "-", d).lower() == wanted for d in dists))
+    same_name = wanted.replace("-", "_")
+    return [same_name] if same_name in modules else modules
 
 
 def check_package(distribution, pin, fix=SETUP):
@@ -74,7 +77,7 @@ def check_package(distribution, pin, fix=SETUP):
         return Check(distribution, False, f"not installed ({pin} pinned)", fix)
     if version != pin:
         return Check(distribution, False, f"{version} installed, {pin} pinned", fix)
-    for module in _top_level_modules(distribution):
+    for module in _modules_to_import(distribution):
         try:
             importlib.import_module(module)
         except Exception as exc:  # any import failure is this check's finding, not a crash
