@@ -38,3 +38,27 @@ def sign_in(page, base_url, username, password, next_path="/devices/"):
     page.fill("#id_password", password)
     page.click("#sign-in")
     page.wait_for_url(f"{base_url}{next_path}", timeout=10_000)
+
+
+def open_room(context, base_url, room, name=None):
+    """A tab on the room's page, connected; name: the tab's chat name (else the page's guest-xxxx)."""
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.sent_frames = []  # what the page put on its WebSocket, to hold it to the contract
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: page.sent_frames.append(payload)))
+    page.goto(f"{base_url}/chat/{room}/")
+    expect(page.locator("#status")).to_have_text("connected")
+    if name:
+        page.fill("#name-input", name)
+        page.press("#name-input", "Tab")  # a change event: the page keeps the name for this tab
+    return page
+
+
+def send(page, text):
+    page.fill("#message-input", text)
+    page.press("#message-input", "Enter")  # Enter sends: no click needed
+
+
+def texts(page):
+    return page.locator("#log li .text")

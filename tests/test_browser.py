@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from browser_support import FLAGS, MISSING, find_chromium, screenshot, sign_in
+from browser_support import FLAGS, MISSING, find_chromium, open_room, screenshot, send, sign_in, texts
 from kit.demo import INSTRUCTOR, create_instructor
 from kit.live_server import LiveServer, stop_process_group
 
@@ -55,30 +55,6 @@ def context(chromium):
         yield ctx
     finally:
         ctx.close()
-
-
-def open_room(context, base_url, room, name=None):
-    """A tab on the room's page, connected; name: the tab's chat name (else the page's guest-xxxx)."""
-    from playwright.sync_api import expect
-
-    page = context.new_page()
-    page.sent_frames = []  # what the page put on its WebSocket, to hold it to the contract
-    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: page.sent_frames.append(payload)))
-    page.goto(f"{base_url}/chat/{room}/")
-    expect(page.locator("#status")).to_have_text("connected")
-    if name:
-        page.fill("#name-input", name)
-        page.press("#name-input", "Tab")  # a change event: the page keeps the name for this tab
-    return page
-
-
-def send(page, text):
-    page.fill("#message-input", text)
-    page.press("#message-input", "Enter")  # Enter sends: no click needed
-
-
-def texts(page):
-    return page.locator("#log li .text")
 
 
 def test_two_tabs_in_a_room_see_each_other_and_another_room_sees_nothing(server, context):
