@@ -55,6 +55,13 @@ class ProjectServer(LiveServer):
 
     name = None  # start_project's name for it: a second start_project(name) replaces it
 
+    def start(self):
+        """Starts it, and registers it with this kernel: a project cell that changes a file restarts
+        it, and the kernel's exit stops it (also when a notebook made it without start_project)."""
+        if self not in _servers:
+            _servers.append(self)
+        return super().start()
+
     @property
     def origin(self):
         """The Origin header a browser on this site would send (the chat route checks it)."""
@@ -92,7 +99,6 @@ def start_project(debug=False, env=None, name="server"):
     server = ProjectServer(project_dir=project_dir(), redis_url=_redis.url, debug=debug, env=env,
                            layer_prefix=f"nb{uuid.uuid4().hex[:8]}", daphne_args=NOTEBOOK_DAPHNE_ARGS)
     server.name = name
-    _servers.append(server)
     server.start()
     print(f"Redis:  {_redis.url} ({_redis.source})")
     print(f"Server: {server.http_url}  (WebSocket {server.ws_url}, layer prefix {server.layer_prefix!r})")

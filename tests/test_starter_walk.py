@@ -104,7 +104,8 @@ def test_a_learner_walks_the_starter_notebook(reference_path, starter_copy, monk
         errors = [output for output in cell.get("outputs", []) if output.output_type == "error"]
         if errors:
             problems.append(f"cell {index}: {errors[0].ename}: {errors[0].evalue[:300]}")
-        if re.search(r"not done yet", text, re.IGNORECASE):
+        listing = cell.source.lstrip().startswith("show(")  # a file's lines, read, not a message
+        if not listing and re.search(r"not done yet", text, re.IGNORECASE):
             line = next(line for line in text.splitlines() if re.search(r"not done yet", line, re.IGNORECASE))
             problems.append(f"cell {index}: says {line.strip()[:300]!r}")
         if "self_check(" in cell.source and not re.search(r"Step \d is done", text):
