@@ -17,6 +17,7 @@ from django.shortcuts import render
 
 from devices import presence, views
 from devices.models import DEVICE_ID
+from mysite import wire
 from mysite.api import ApiError
 from mysite.layer_guard import LayerGuard, quietly
 
@@ -40,7 +41,9 @@ def dashboard_page(request):
 def parse_dashboard_frame(text_data):
     """Returns (request, None) for a good action frame, (None, "what is wrong") otherwise."""
     try:
-        frame = json.loads(text_data or "") if len(text_data or "") <= MAX_FRAME_CHARS else None
+        frame = wire.loads(text_data or "") if len(text_data or "") <= MAX_FRAME_CHARS else None
+    except wire.NotCarriable as exc:  # NaN, 2**64, "\ud800": not JSON the channel layer can carry
+        return None, f"frame cannot be accepted: {exc}"
     except (ValueError, RecursionError):  # RecursionError: nested too deep
         frame = None
     if not isinstance(frame, dict):

@@ -8,7 +8,7 @@ from devices.consumers import DeviceConsumer
 from devices.dashboard import DashboardConsumer
 
 websocket_urlpatterns = [
-    re_path(r"^ws/devices/(?P<device_id>[A-Za-z0-9_.-]{1,64})/$", DeviceConsumer.as_asgi()),
+    re_path(r"^ws/devices/(?P<device_id>[A-Za-z0-9_.-]{1,64})/\Z", DeviceConsumer.as_asgi()),
     # The instructor dashboard is a browser page: Origin checked, session user checked in connect.
-    re_path(r"^ws/dashboard/$", AllowedHostsOriginValidator(DashboardConsumer.as_asgi())),
+    re_path(r"^ws/dashboard/\Z", AllowedHostsOriginValidator(DashboardConsumer.as_asgi())),
 ]

@@ -12,9 +12,11 @@ import uuid
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from mysite import wire
 from mysite.layer_guard import is_layer_error
 
 log = logging.getLogger("kit.api")
@@ -35,7 +37,7 @@ class LayerTimeout(ApiError):
 
 
 def error_response(status, message, **extra):
-    return JsonResponse({"error": message, **extra}, status=status)
+    return JsonResponse({"error": message, **extra}, status=status, json_dumps_params=wire.STANDARD)
 
 
 def new_id():
@@ -60,11 +62,16 @@ def parse_body(request):
         raise ApiError(400, "Content-Length is not a number")
     if declared > settings.API_MAX_BODY_BYTES:
         raise ApiError(413, f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB")
-    raw = request.body
+    try:
+        raw = request.body
+    except RequestDataTooBig:  # a chunked body has no Content-Length: Django stops reading at the limit
+        raw = b"x" * (settings.API_MAX_BODY_BYTES + 1)
     if len(raw) > settings.API_MAX_BODY_BYTES:
         raise ApiError(413, f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB")
     try:
-        body = json.loads(raw)
+        body = wire.loads(raw)  # standard JSON the channel layer can carry, or a 400 saying why
+    except wire.NotCarriable as exc:
+        raise ApiError(400, f"body cannot be accepted: {exc}")
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[...]]]] nested too deep
         raise ApiError(400, "body is not valid JSON (or nested too deeply)")
     if not isinstance(body, dict):
@@ -104,7 +111,7 @@ def api_endpoint(*methods, parse_json=True):
                 await authenticate_publisher(request)
                 body = parse_body(request) if parse_json else None
                 status, payload = await view(request, body, *args, **kwargs)
-                return JsonResponse(payload, status=status, safe=False)
+                return JsonResponse(payload, status=status, safe=False, json_dumps_params=wire.STANDARD)
             except ApiError as exc:
                 return error_response(exc.status, exc.message, **exc.extra)
             except NotImplementedError as exc:  # a starter stub: this step is not written yet

@@ -9,9 +9,9 @@ django_asgi_app = get_asgi_application()  # before importing consumers: it sets 
 from django.conf import settings  # noqa: E402
 
 if settings.DEBUG:  # daphne serves no static files itself; runserver would wrap the app the same way
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from mysite.static_files import SafeStaticFilesHandler  # /static/%2e%2e/...: 404, not 500
 
-    django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
+    django_asgi_app = SafeStaticFilesHandler(django_asgi_app)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -14,7 +14,8 @@ def env_list(name, default):
 
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-not-secret-change-me-in-production")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1").lower() in ("1", "true", "yes", "on")
+# Off unless asked for: debug pages show tracebacks and settings to anyone who can reach the server.
+DEBUG = os.environ.get("DJANGO_DEBUG", "0").lower() in ("1", "true", "yes", "on")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
 INSTALLED_APPS = [
@@ -106,5 +107,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"kit": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "loggers": {
+        "kit": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # A bad Host header already gets its 400 (and an access log line): no traceback per probe.
+        "django.security.DisallowedHost": {"handlers": [], "level": "CRITICAL", "propagate": False},
+    },
 }
