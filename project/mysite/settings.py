@@ -17,6 +17,9 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-not-secret-change-me-
 # Off unless asked for: debug pages show tracebacks and settings to anyone who can reach the server.
 DEBUG = os.environ.get("DJANGO_DEBUG", "0").lower() in ("1", "true", "yes", "on")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# Pages served from another origin (a proxy in front), e.g. https://kit.example: for forms and
+# the dashboard socket alike (mysite/origins.py); the page's own origin needs no entry.
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "daphne",  # first, so that `runserver` serves ASGI (HTTP and WebSocket)
@@ -30,6 +33,7 @@ INSTALLED_APPS = [
     "echo",
     "chat",
     "devices",
+    "axes",  # login throttling (django-axes): see AXES_* below
 ]
 
 MIDDLEWARE = [
@@ -40,7 +44,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
 ]
+
+# Login throttling: after AXES_FAILURE_LIMIT wrong passwords for one username from one address,
+# that pair is locked out (429) for AXES_COOLOFF_TIME hours; a good login resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = 0.25
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "mysite.urls"
 ASGI_APPLICATION = "mysite.asgi.application"  # not mysite.routing.application (Channels 2)
