@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from kit import PROJECT_DIR
+from kit import PROJECT_DIR, REPO_DIR
 
 START_TIMEOUT = 30
 COMMAND_TIMEOUT = 60
@@ -70,6 +70,8 @@ class LiveServer:
         self.start_timeout = start_timeout
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "mysite.settings",
                     "DJANGO_DB_PATH": self.db_path, "DJANGO_DEBUG": "1" if debug else "0", **(env or {})}
+        # kit.serve runs from the project directory: the kit's own root must be importable too.
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_DIR), os.environ.get("PYTHONPATH")]))
         self.env.pop("REDIS_URL", None)
         if redis_url:
             self.env["REDIS_URL"] = redis_url
@@ -99,7 +101,8 @@ class LiveServer:
         # between our probe and the server's bind (daphne cannot adopt a socket): then try another.
         for attempt in range(3):
             self.port = self.port or free_port()
-            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+            # kit.serve: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
+            command = [sys.executable, "-m", "kit.serve", "-b", "127.0.0.1", "-p", str(self.port),
                        "--websocket_connect_timeout", "5", *self.daphne_args, "mysite.asgi:application"]
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
