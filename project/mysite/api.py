@@ -16,7 +16,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from mysite import wire
+from mysite import overload, wire
 from mysite.layer_guard import is_layer_error
 
 log = logging.getLogger("kit.api")
@@ -110,10 +110,19 @@ def api_endpoint(*methods, parse_json=True):
                     return response
                 await authenticate_publisher(request)
                 body = parse_body(request) if parse_json else None
-                status, payload = await view(request, body, *args, **kwargs)
+                with overload.counting() as drops:  # pushes the layer dropped for being over capacity
+                    try:
+                        status, payload = await view(request, body, *args, **kwargs)
+                    finally:
+                        overloaded(drops)
+                if drops.not_queued:  # some members got it: retrying would repeat it to them
+                    payload["not_queued"] = drops.not_queued
                 return JsonResponse(payload, status=status, safe=False, json_dumps_params=wire.STANDARD)
             except ApiError as exc:
-                return error_response(exc.status, exc.message, **exc.extra)
+                response = error_response(exc.status, exc.message, **exc.extra)
+                if exc.status == 503:
+                    response["Retry-After"] = str(overload.RETRY_AFTER_SECONDS)
+                return response
             except NotImplementedError as exc:  # a starter stub: this step is not written yet
                 return error_response(501, f"not done yet: {exc}")
             except Exception:
@@ -123,6 +132,13 @@ def api_endpoint(*methods, parse_json=True):
         return wrapper
 
     return decorate
+
+
+def overloaded(drops):
+    """ApiError 503 when the layer queued the push for no member (the server is overloaded)."""
+    if drops.nothing_queued:
+        raise ApiError(503, "the server is overloaded: the push could not be queued; retry later",
+                       not_queued=drops.not_queued)
 
 
 async def authenticate_publisher(request):

@@ -119,10 +119,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # group_send's over-capacity reports reach the API request that caused them (mysite/overload.py).
+    "filters": {"layer_drops": {"()": "mysite.overload.CountDrops"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "kit": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # A bad Host header already gets its 400 (and an access log line): no traceback per probe.
         "django.security.DisallowedHost": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        "channels_redis.core": {"level": "INFO", "filters": ["layer_drops"]},
     },
 }
