@@ -18,7 +18,7 @@ from django.shortcuts import render
 from devices import presence, views
 from devices.models import DEVICE_ID
 from mysite import wire
-from mysite.api import ApiError
+from mysite.api import ApiError, reporting_drops
 from mysite.layer_guard import LayerGuard, quietly
 
 log = logging.getLogger("kit.dashboard")
@@ -105,14 +105,17 @@ class DashboardConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redi
         """Does what the API view would do; the outcome goes back as a result or an error frame."""
         action, data = frame["action"], frame["data"]
         try:
-            if action == "broadcast":
-                result = await views.broadcast_to_all(data)
-            else:
-                device = await views.get_device(frame["device"])
-                if action == "message":
-                    result = await views.push_to_device(device, data)
+            with reporting_drops() as drops:  # the API's overload report: 503 if queued for nobody
+                if action == "broadcast":
+                    result = await views.broadcast_to_all(data)
                 else:
-                    result = await views.command_round_trip(device, data, frame["timeout"])
+                    device = await views.get_device(frame["device"])
+                    if action == "message":
+                        result = await views.push_to_device(device, data)
+                    else:
+                        result = await views.command_round_trip(device, data, frame["timeout"])
+            if drops.not_queued:
+                result["not_queued"] = drops.not_queued
             await self.send_frame({"type": "result", "ref": ref, "action": action, "result": result})
         except ApiError as exc:
             await self.send_frame({"type": "error", "ref": ref, "action": action, "status": exc.status, "error": exc.message})

@@ -5,6 +5,7 @@ A view decorated with @api_endpoint("POST") receives the parsed JSON object and 
 sends can reach a 500.
 """
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -110,11 +111,8 @@ def api_endpoint(*methods, parse_json=True):
                     return response
                 await authenticate_publisher(request)
                 body = parse_body(request) if parse_json else None
-                with overload.counting() as drops:  # pushes the layer dropped for being over capacity
-                    try:
-                        status, payload = await view(request, body, *args, **kwargs)
-                    finally:
-                        overloaded(drops)
+                with reporting_drops() as drops:  # pushes the layer dropped for being over capacity
+                    status, payload = await view(request, body, *args, **kwargs)
                 if drops.not_queued:  # some members got it: retrying would repeat it to them
                     payload["not_queued"] = drops.not_queued
                 return JsonResponse(payload, status=status, safe=False, json_dumps_params=wire.STANDARD)
@@ -134,11 +132,16 @@ def api_endpoint(*methods, parse_json=True):
     return decorate
 
 
-def overloaded(drops):
-    """ApiError 503 when the layer queued the push for no member (the server is overloaded)."""
-    if drops.nothing_queued:
-        raise ApiError(503, "the server is overloaded: the push could not be queued; retry later",
-                       not_queued=drops.not_queued)
+@contextlib.contextmanager
+def reporting_drops():
+    """Counts the pushes the layer drops inside; ApiError 503 on exit if none was queued for anyone."""
+    with overload.counting() as drops:
+        try:
+            yield drops
+        finally:
+            if drops.nothing_queued:  # also replaces a command's 504: it was never delivered
+                raise ApiError(503, "the server is overloaded: the push could not be queued; retry later",
+                               not_queued=drops.not_queued)
 
 
 async def authenticate_publisher(request):
