@@ -30,6 +30,12 @@ big_ints = st.integers(min_value=-(2**70), max_value=2**70) | st.sampled_from([2
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | big_ints | st.floats() | any_text,
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
                            max_leaves=12)
+# Values the server must refuse, alone or inside lists and objects.
+uncarriable = st.recursive(
+    st.sampled_from([2**64, -(2**63) - 1, math.nan, math.inf, -math.inf])
+    | st.text(alphabet=st.characters(categories=["Cs"]), min_size=1, max_size=3),
+    lambda inner: st.lists(inner, min_size=1, max_size=3) | st.dictionaries(any_text, inner, min_size=1, max_size=3),
+    max_leaves=4)
 # [[[...]]] nested up to a few hundred levels deep (refused past wire.MAX_DEPTH) or thousands deep (past
 # json's recursion limit).
 deeply_nested = (st.integers(min_value=200, max_value=400) | st.integers(min_value=3_000, max_value=30_000)).map(
@@ -41,6 +47,7 @@ bodies = st.one_of(
     st.fixed_dictionaries({}, optional={"data": json_values, "timeout": json_values, "text": json_values})
     .map(lambda value: json.dumps(value).encode()),
     st.just(b'{"data": "' + b"x" * 70_000 + b'"}'),  # over 64 KiB: 413
+    st.fixed_dictionaries({"data": uncarriable, "text": uncarriable}).map(lambda value: json.dumps(value).encode()),
     deeply_nested.map(lambda nested: ('{"data": %s, "text": %s}' % (nested, nested)).encode()[:65_000]),
 )
 
@@ -85,7 +92,8 @@ def receive_until(sock, frame_id):
 def test_http_bodies_never_give_500_and_bystander_devices_are_undisturbed(live):
     server, api, tokens = live
     paths = ["/api/devices/prop-1/messages/", "/api/devices/prop-1/commands/", "/api/broadcast/",
-             "/api/rooms/props/announcements/", "/api/devices/nobody/messages/"]
+             "/api/rooms/props/announcements/", "/api/devices/nobody/messages/",
+             "/api/devices/prop-3/messages/"]  # online: a value the layer cannot carry must not reach it
     with device_socket(server, "prop-3", tokens["prop-3"]) as bystander:
 
         @EXAMPLES
@@ -115,6 +123,7 @@ device_frames = st.one_of(
     st.fixed_dictionaries({"type": st.sampled_from(["reply", "command", "message"]) | text},
                           optional={"id": json_values, "data": json_values}).map(json.dumps),
     deeply_nested.map(lambda nested: '{"type": "reply", "id": "x", "data": %s}' % nested),
+    uncarriable.map(lambda value: json.dumps({"type": "reply", "id": "x", "data": value})),
 )
 
 
@@ -148,6 +157,8 @@ chat_frames = st.one_of(
     json_values.map(json.dumps),
     st.fixed_dictionaries({}, optional={"message": json_values | text, "extra": json_values}).map(json.dumps),
     deeply_nested.map(lambda nested: '{"message": "deep", "extra": %s}' % nested),
+    uncarriable.map(lambda value: json.dumps({"message": "x", "extra": value})),
+    uncarriable.map(lambda value: json.dumps({"message": value})),
 )
 
 
