@@ -7,7 +7,6 @@ sends can reach a 500.
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import uuid
 
@@ -66,8 +65,8 @@ def parse_body(request):
     try:
         raw = request.body
     except RequestDataTooBig:  # a chunked body has no Content-Length: Django stops reading at the limit
-        raw = b"x" * (settings.API_MAX_BODY_BYTES + 1)
-    if len(raw) > settings.API_MAX_BODY_BYTES:
+        raw = None
+    if raw is None or len(raw) > settings.API_MAX_BODY_BYTES:
         raise ApiError(413, f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB")
     try:
         body = wire.loads(raw)  # standard JSON the channel layer can carry, or a 400 saying why
