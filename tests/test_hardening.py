@@ -5,6 +5,7 @@ no 500, no debug page, no traceback in the server log; the sockets involved stay
 """
 import json
 import socket
+import threading
 
 import httpx
 import pytest
@@ -58,24 +59,27 @@ def test_values_the_layer_cannot_carry_get_400_with_a_member_online(live, value)
     assert_no_traceback(server)
 
 
+def command_in_background(api, device_id, timeout=3):
+    """POST .../commands/ in a thread (it waits for the device's reply): (thread, {"response": ...})."""
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(response=api.post(
+        f"/api/devices/{device_id}/commands/", json={"data": "ask", "timeout": timeout})))
+    thread.start()
+    return thread, result
+
+
 @pytest.mark.parametrize("value", UNCARRIABLE)
 def test_frames_the_layer_cannot_carry_get_an_error_frame(live, value):
     server, api, tokens = live
     origin = f"http://127.0.0.1:{server.port}"
     with device_socket(server, "hard-2", tokens["hard-2"]) as device, \
             connect(f"{server.ws_url}/ws/chat/lobby/", origin=origin, open_timeout=5) as chat:
-        command = {}
         # A pending command, so that a reply frame would otherwise go through to the waiting view.
-        with httpx.Client(base_url=server.http_url, headers=api.headers, timeout=15) as waiting:
-            import threading
-
-            thread = threading.Thread(target=lambda: command.update(response=waiting.post(
-                "/api/devices/hard-2/commands/", json={"data": "ask", "timeout": 3})))
-            thread.start()
-            asked = next_frame(device)
-            device.send('{"type": "reply", "id": "%s", "data": %s}' % (asked["id"], value))
-            assert next_frame(device)["type"] == "error"
-            thread.join(10)
+        thread, command = command_in_background(api, "hard-2")
+        asked = next_frame(device)
+        device.send('{"type": "reply", "id": "%s", "data": %s}' % (asked["id"], value))
+        assert next_frame(device)["type"] == "error"
+        thread.join(10)
         assert command["response"].status_code == 504  # the bad reply never reached the view
         chat.send('{"message": %s}' % value if value.startswith('"') else '{"message": "x", "extra": %s}' % value)
         assert set(next_frame(chat)) == {"error"}
@@ -88,12 +92,7 @@ def test_a_device_reply_of_nan_never_reaches_a_response(live):
     """The reply is refused at the socket, so no 200 body can hold a bare NaN."""
     server, api, tokens = live
     with device_socket(server, "hard-1", tokens["hard-1"]) as device:
-        import threading
-
-        result = {}
-        thread = threading.Thread(target=lambda: result.update(response=api.post(
-            "/api/devices/hard-1/commands/", json={"data": "x", "timeout": 2})))
-        thread.start()
+        thread, result = command_in_background(api, "hard-1")
         asked = next_frame(device)
         device.send('{"type": "reply", "id": "%s", "data": NaN}' % asked["id"])
         assert "standard JSON" in next_frame(device)["error"]
