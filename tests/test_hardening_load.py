@@ -41,6 +41,18 @@ async def timed_command(api, device_id, timeout):
     return response, time.monotonic() - started
 
 
+async def bystander_push(api, device_id, sock):
+    """A push to another device in the middle of the flood: (status, seconds until it arrived or None)."""
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    response = await api.post(f"/api/devices/{device_id}/messages/", json={"data": "bystander"})
+    if response.status_code != 202:
+        return response.status_code, None
+    while json.loads(await asyncio.wait_for(sock.recv(), 30)).get("data") != "bystander":
+        pass  # the command frame
+    return 202, time.monotonic() - started
+
+
 async def test_every_push_is_delivered_or_reported_as_not_queued(server):
     key = server.manage("create_api_key", "load").splitlines()[-1].strip()
     (target, token), (silent, silent_token) = issue_devices(server, 2, "load")
@@ -49,7 +61,7 @@ async def test_every_push_is_delivered_or_reported_as_not_queued(server):
             websockets.connect(f"{server.ws_url}/ws/devices/{target}/", additional_headers=headers(token),
                                max_queue=None, open_timeout=5) as device, \
             websockets.connect(f"{server.ws_url}/ws/devices/{silent}/", additional_headers=headers(silent_token),
-                               max_queue=None, open_timeout=5):
+                               max_queue=None, open_timeout=5) as bystander:
         frames = []
         receiving = asyncio.ensure_future(collect(device, frames))
         limit = asyncio.Semaphore(CONCURRENT)
@@ -60,9 +72,11 @@ async def test_every_push_is_delivered_or_reported_as_not_queued(server):
 
         started = time.monotonic()
         command = asyncio.ensure_future(timed_command(api, silent, 2))  # never answered: 504 (or 503)
+        aside = asyncio.ensure_future(bystander_push(api, silent, bystander))
         responses = await asyncio.gather(*(push(number) for number in range(PUSHES)))
         flood_seconds = time.monotonic() - started
         command_response, command_seconds = await command
+        aside_status, aside_seconds = await aside
         await receiving
 
     statuses = [response.status_code for response in responses]
@@ -74,9 +88,12 @@ async def test_every_push_is_delivered_or_reported_as_not_queued(server):
     delivered = {frame["id"]: frame["data"] for frame in frames}
     print(f"\n{PUSHES} pushes in {flood_seconds:.1f} s ({PUSHES / flood_seconds:.0f}/s), capacity {CAPACITY}: "
           f"{len(queued)} answered 202 and delivered {len(delivered)}, {len(refused)} answered 503 (not queued); "
-          f"a command with a 2 s timeout got {command_response.status_code} after {command_seconds:.1f} s")
+          f"a command with a 2 s timeout got {command_response.status_code} after {command_seconds:.1f} s; "
+          f"a push to a bystander device got {aside_status}"
+          + (f", arrived after {aside_seconds:.2f} s" if aside_seconds is not None else " (not queued)"))
     assert delivered == queued  # every 202 arrived, exactly once, with its data; nothing else did
     assert len(frames) == len(delivered)
     assert command_response.status_code in (503, 504), command_response.text
+    assert aside_status in (202, 503)  # and a 202 arrived (bystander_push waited for it)
     assert refused, "no push was refused: the flood did not overflow the inbox, so this test showed nothing"
     assert_no_traceback(server)
