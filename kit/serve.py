@@ -15,6 +15,7 @@
 The kit's LiveServer (tests, notebooks, the grader, `make demo`) runs this; plain `daphne` and
 `manage.py runserver` do not have these limits (README, "Limits and capacity").
 """
+import logging
 import os
 
 from daphne.cli import CommandLineInterface
@@ -23,6 +24,7 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor, task
 
+log = logging.getLogger("kit.serve")
 HEADER_TIMEOUT_SECONDS = float(os.environ.get("KIT_HEADER_TIMEOUT_SECONDS", "10"))
 SEND_LIMIT_BYTES = int(os.environ.get("KIT_SEND_LIMIT_BYTES", str(4 * 1024 * 1024)))
 SLOW_READER_CODE = 4408  # 4xxx: the application's range; "408": the client took too long to read
@@ -45,7 +47,8 @@ class LimitedWebSocketProtocol(WebSocketProtocol):
         if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
             return  # closing for being slow: the consumer's later frames go nowhere
         if self.state == self.STATE_OPEN and unsent_bytes(self.transport) > SEND_LIMIT_BYTES:
-            self.server.log_action("websocket", "slow reader", {"path": self.request.path})
+            log.warning("closing %s with %s: the client left %d bytes unread (limit %d)",
+                        self.request.path, SLOW_READER_CODE, unsent_bytes(self.transport), SEND_LIMIT_BYTES)
             self.sendClose(code=SLOW_READER_CODE, reason="too much unread data")
             reactor.callLater(ABORT_GRACE_SECONDS, self.abort_if_open)
             return
@@ -109,9 +112,7 @@ class KitServer(Server):
         for protocol in sockets:
             # sendCloseFrame: autobahn's sendClose admits only 1000 and 3000-4999 (application codes).
             protocol.sendCloseFrame(code=GOING_AWAY, reasonUtf8=b"server shutting down")
-        waited = defer.succeed(None)
-        if sockets:
-            waited = self.until_closed(sockets)
+        waited = self.until_closed(sockets) if sockets else defer.succeed(None)
         return waited.addCallback(lambda _: super(KitServer, self).kill_all_applications())
 
     @defer.inlineCallbacks
@@ -122,7 +123,6 @@ class KitServer(Server):
             if all(protocol.state == protocol.STATE_CLOSED and self.application_done(protocol) for protocol in sockets):
                 break
             yield task.deferLater(reactor, 0.05, lambda: None)
-
 
     def application_done(self, protocol):
         instance = self.connections.get(protocol, {}).get("application_instance")
