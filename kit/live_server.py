@@ -71,11 +71,11 @@ class LiveServer:
         self.db_path = str(db_path or Path(self.workdir) / "db.sqlite3")
         self.log_path = Path(self.workdir) / "server.log"
         self.start_timeout = start_timeout
-        # PYTHONPATH: the harness's modules import as kit.harness.* next to the project's own.
-        python_path = os.pathsep.join(filter(None, [str(REPO_DIR), os.environ.get("PYTHONPATH")]))
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": HARNESS_SETTINGS,
-                    "PYTHONPATH": python_path, "DJANGO_DB_PATH": self.db_path,
-                    "DJANGO_DEBUG": "1" if debug else "0", **(env or {})}
+                    "DJANGO_DB_PATH": self.db_path, "DJANGO_DEBUG": "1" if debug else "0", **(env or {})}
+        # The server runs from the project directory: kit.harness.* and kit.serve import from the
+        # repository root, after any PYTHONPATH the caller set (the bench passes its own).
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.env.get("PYTHONPATH"), str(REPO_DIR)]))
         self.env.pop("REDIS_URL", None)
         if redis_url:
             self.env["REDIS_URL"] = redis_url
@@ -105,7 +105,8 @@ class LiveServer:
         # between our probe and the server's bind (daphne cannot adopt a socket): then try another.
         for attempt in range(3):
             self.port = self.port or free_port()
-            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+            # kit.serve: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
+            command = [sys.executable, "-m", "kit.serve", "-b", "127.0.0.1", "-p", str(self.port),
                        "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(

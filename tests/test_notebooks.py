@@ -209,7 +209,7 @@ def test_kernel_exit_stops_the_server_and_redis_it_started(tmp_path, monkeypatch
         client.execute_cell(notebook.cells[0], 0)
         watch.snapshot()
         running = [command for _pid, command in watch.running()]
-        assert any("daphne" in command for command in running), running
+        assert any("kit.serve" in command for command in running), running  # daphne, via kit/serve.py
         if not redis_service.ping(redis_service.DEFAULT_URL, timeout=0.3):  # else it was found, not started
             assert any("redis-server" in command for command in running), running
     assert "404" in notebook.cells[0].outputs[-1]["text"]
