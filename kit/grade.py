@@ -11,6 +11,7 @@ conftest its own server, database, port and Redis key prefix. Every wait has a l
 among its test functions (a parametrized one counts once, its cases share its part).
 """
 import argparse
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -24,8 +25,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from kit import PROJECT_DIR, REPO_DIR
+from kit import PROJECT_DIR, REPO_DIR, grading_seed
 from kit.live_server import LiveServer, ServerFailed, stop_process_group
+from kit.sandbox import ENV_VAR, Sandbox, slot
 
 GRADING_DIR = REPO_DIR / "tests" / "grading"
 STEPS = {1: ("echo", 20), 2: ("groups", 30), 3: ("bridge", 30), 4: ("commands & presence", 20)}
@@ -91,8 +93,10 @@ def marker_expression(step, hidden):
 
 def _pytest(args, env, timeout, log_path):
     """Runs pytest in its own process group; kills the whole group when time is up. -> note."""
+    # Only the plugins grading needs: autoloading every installed one costs 1.5 s per process.
+    env = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     command = [sys.executable, "-m", "pytest", str(GRADING_DIR), "-p", "kit.grading_plugin",
-               "-p", "no:cacheprovider", "-q", "--no-header", "-o", "console_output_style=classic",
+               "-p", "pytest_asyncio.plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider", "-q", "--no-header", "-o", "console_output_style=classic",
                # --tb=line: no source formatting. The plugin says why in plain words, and Python 3.11's
                # ast.parse can fail inside pytest's formatting after a deep failure (an INTERNALERROR).
                "--tb=line", *args]
@@ -116,17 +120,32 @@ def _read_report(path):
     return []
 
 
-def _base_env(project_dir, redis_url, report_path):
+def _base_env(project_dir, redis_url, report_path, sandbox=None, db_template=None, seed=None):
     env = {**os.environ, "KIT_PROJECT_DIR": str(project_dir), "KIT_GRADING_REPORT": str(report_path),
            "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("KIT_GRADING_COLLECT", None)
+    for name in ("KIT_GRADING_COLLECT", "KIT_GRADING_DB", "KIT_GRADING_SEED", ENV_VAR):
+        env.pop(name, None)
     if redis_url:
         env["REDIS_URL"] = redis_url
+    if sandbox:
+        env[ENV_VAR] = sandbox.to_env()
+    if db_template:  # a database the grader migrated and seeded once, and its credentials
+        env.update(KIT_GRADING_DB=str(db_template), KIT_GRADING_SEED=str(seed))
     return env
+
+
+_collected = {}  # (steps, hidden) -> cases: the kit's tests do not change while a process grades
 
 
 def collect(steps, hidden, workdir):
     """The test cases of steps (from the kit's tests, not the submission): the denominators."""
+    key = (tuple(steps), hidden)
+    if key not in _collected:
+        _collected[key] = _collect(steps, hidden, workdir)
+    return {step: list(cases) for step, cases in _collected[key].items()}
+
+
+def _collect(steps, hidden, workdir):
     report = Path(workdir) / f"collect-{uuid.uuid4().hex[:6]}.jsonl"
     env = {**_base_env(PROJECT_DIR, None, report), "KIT_GRADING_COLLECT": "1"}
     expression = " or ".join(f"({marker_expression(step, hidden)})" for step in steps)
@@ -140,18 +159,17 @@ def collect(steps, hidden, workdir):
 
 
 def run_step(step, project_dir, hidden=True, redis_url=None, workdir=None, timeout=STEP_TIMEOUT,
-             skip_reason=None, expected=None):
+             skip_reason=None, expected=None, sandbox=None, db_template=None, seed=None):
     """One step's tests against project_dir in a pytest process of its own -> StepResult."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="kit-grade-"))
     started = time.monotonic()
     expected = expected or collect([step], hidden, workdir)[step]
     result = StepResult(step)
     if skip_reason:
-        result.note = skip_reason
-        result.tests = [{**case, "outcome": "failed", "reason": skip_reason} for case in expected]
-        return result
+        result.tests = expected
+        return skipped(result, skip_reason)
     report = workdir / f"step{step}.jsonl"
-    env = _base_env(project_dir, redis_url, report)
+    env = _base_env(project_dir, redis_url, report, sandbox, db_template, seed)
     result.note = _pytest(["-m", marker_expression(step, hidden), f"--timeout={TEST_TIMEOUT}"], env, timeout,
                           workdir / f"step{step}.log")
     done = {case["nodeid"]: case for case in _read_report(report)}
@@ -162,21 +180,49 @@ def run_step(step, project_dir, hidden=True, redis_url=None, workdir=None, timeo
 
 
 # -- the whole submission ---------------------------------------------------------------------
-def copy_submission(project_dir, workdir):
-    copy = Path(workdir) / "project"
+def copy_submission(project_dir, area):
+    """The submission's copy in its sandbox area (symlinks copied as links, never followed)."""
+    copy = Path(area) / "project"
     shutil.copytree(project_dir, copy, ignore=COPY_IGNORE, symlinks=True)
     return copy
 
 
-def startup_check(project_copy, redis_url):
-    """Migrates and starts the submission once. -> "" if it answered, else the reason in plain words."""
+def _server(project_copy, redis_url, sandbox, db_path):
+    return LiveServer(project_dir=project_copy, redis_url=redis_url, layer_prefix=f"check{uuid.uuid4().hex[:8]}",
+                      env={"PYTHONDONTWRITEBYTECODE": "1"}, start_timeout=START_TIMEOUT, db_path=db_path,
+                      launcher=sandbox.launcher if sandbox else None)
+
+
+def prepare(project_copy, redis_url, sandbox, db_path, seed_path):
+    """Migrates the submission into db_path (the database every step copies) and creates the grading
+    credentials there, in one `manage.py shell`. -> "" or why the project cannot be graded."""
     if not (project_copy / "manage.py").is_file():
         return "there is no manage.py in the project directory"
-    server = LiveServer(project_dir=project_copy, redis_url=redis_url, layer_prefix=f"check{uuid.uuid4().hex[:8]}",
-                        env={"PYTHONDONTWRITEBYTECODE": "1"}, start_timeout=START_TIMEOUT)
+    server = _server(project_copy, redis_url, sandbox, db_path)
+    script = grading_seed.script(grading_seed.new_device_ids(grading_seed.SEED_DEVICES), "grader", migrate=True)
     try:
-        server.manage("migrate", "--noinput", timeout=START_TIMEOUT)
-        server.migrated = True
+        seed = grading_seed.parse(server.manage("shell", "-c", script, timeout=START_TIMEOUT))
+    except subprocess.TimeoutExpired:
+        return f"`manage.py migrate` did not finish within {START_TIMEOUT} s (an import that never ends?)"
+    except ServerFailed as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        return f"`manage.py migrate` failed: {lines[-1][:300]}"
+    finally:
+        server.close()
+    if not seed["migrated"]:
+        return "`manage.py migrate` did not finish (the project's shell printed nothing)"
+    Path(seed_path).write_text(json.dumps(seed), encoding="utf-8")
+    return ""
+
+
+def startup_check(project_copy, redis_url, sandbox=None, db_template=None):
+    """Starts the (migrated) submission once. -> "" if it answered, else the reason in plain words."""
+    server = _server(project_copy, redis_url, sandbox, None if sandbox is None else Path(sandbox.area) / "check.sqlite3")
+    if db_template:
+        shutil.copyfile(db_template, server.db_path)
+        sandbox.own(server.db_path)
+    server.migrated = bool(db_template)
+    try:
         server.start()
         return ""
     except subprocess.TimeoutExpired:
@@ -189,38 +235,67 @@ def startup_check(project_copy, redis_url):
         server.close()
 
 
-def grade(project_dir, steps=(1, 2, 3, 4), hidden=True, redis_url=None, quiet=False):
-    """Grades project_dir -> (list of StepResult, seconds, startup problem or "")."""
+LONGEST_FIRST = (3, 4, 2, 1)  # parallel steps finish soonest when the slow ones start first
+
+
+def grade(project_dir, steps=(1, 2, 3, 4), hidden=True, redis_url=None, quiet=False, jobs=None, sandbox_mode=None,
+          private_redis=False):
+    """Grades project_dir -> (list of StepResult, seconds, startup problem or "").
+
+    The submission runs in a sandbox of its own (kit.sandbox). It is migrated once; then the
+    start-up check and the steps run `jobs` at a time (default: one per core), each step with
+    its own server on a copy of the migrated database. private_redis: a Redis started for this
+    submission alone (batch grading), never a shared one."""
     from kit import redis_service
 
     project_dir = Path(project_dir).resolve()
     if not project_dir.is_dir():
         raise GraderError(f"no such project directory: {project_dir}")
     started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="kit-grade-"))
+    workdir = Path(tempfile.mkdtemp(prefix="kit-grade-"))  # the grader's own: reports, logs, the seed
     try:
         with contextlib.ExitStack() as stack:
             if not redis_url:
                 try:
-                    redis_url = stack.enter_context(redis_service.running(quiet=True)).url
+                    skip = ("REDIS_URL", "localhost:6379") if private_redis else ()
+                    redis_url = stack.enter_context(redis_service.running(quiet=True, skip=skip)).url
                 except redis_service.RedisUnavailable as exc:
                     raise GraderError(f"no Redis to grade with: {exc}")
-            expected = collect(steps, hidden, workdir)
-            copy = copy_submission(project_dir, workdir)
-            problem = startup_check(copy, redis_url)
+            pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(jobs or os.cpu_count() or 1))
+            side = stack.enter_context(concurrent.futures.ThreadPoolExecutor(1))  # collect, then the start-up check
+            collecting = side.submit(collect, steps, hidden, workdir)
+            box = Sandbox.create(stack.enter_context(slot()), sandbox_mode)
+            stack.callback(box.remove)  # kills whatever the submission left running, removes its area
+            copy = copy_submission(project_dir, box.area)
+            box.own(box.area)
+            db_template, seed = Path(box.area) / "migrated.sqlite3", workdir / "seed.json"
+            problem = prepare(copy, redis_url, box, db_template, seed)
+            expected = collecting.result()
+            checking = side.submit(startup_check, copy, redis_url, box, db_template) if not problem else None
+            futures = [pool.submit(run_step, step, copy, hidden=hidden, redis_url=redis_url, workdir=workdir,
+                                   skip_reason=problem or None, expected=expected[step], sandbox=box,
+                                   db_template=db_template, seed=seed)
+                       for step in sorted(steps, key=LONGEST_FIRST.index)]
+            problem = problem or checking.result()
             if problem and not quiet:
                 print(f"The submission does not start, every step gets 0: {problem.splitlines()[0]}")
-            results = []
-            for step in steps:
-                result = run_step(step, copy, hidden=hidden, redis_url=redis_url, workdir=workdir,
-                                  skip_reason=problem or None, expected=expected[step])
+            done = {}
+            for future in concurrent.futures.as_completed(futures):
+                result = future.result()
+                done[result.step] = skipped(result, problem) if problem else result
                 if not quiet:
-                    print(f"step {step} ({result.name}): {float(result.points()):g}/{result.max_points}"
-                          f" in {result.seconds:.0f} s", flush=True)
-                results.append(result)
-            return results, time.monotonic() - started, problem
+                    print(f"step {result.step} ({result.name}): {float(done[result.step].points()):g}/"
+                          f"{result.max_points} in {result.seconds:.0f} s", flush=True)
+            return [done[step] for step in steps], time.monotonic() - started, problem
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def skipped(result, reason):
+    """A step of a submission that does not start: every test failed, for that reason."""
+    result.note = reason
+    result.tests = [{**case, "outcome": "failed", "reason": reason} for case in result.tests]
+    return result
 
 
 def total(results):
