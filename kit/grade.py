@@ -204,9 +204,9 @@ def prepare(project_copy, redis_url, sandbox, db_path, seed_path):
         seed = grading_seed.parse(server.manage("shell", "-c", script, timeout=START_TIMEOUT))
     except subprocess.TimeoutExpired:
         return f"`manage.py migrate` did not finish within {START_TIMEOUT} s (an import that never ends?)"
-    except ServerFailed as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        return f"`manage.py migrate` failed: {lines[-1][:300]}"
+    except ServerFailed as exc:  # "manage.py shell -c ... failed:\n<its stderr>"
+        stderr = str(exc).split(" failed:\n", 1)[-1].strip().splitlines()
+        return "`manage.py migrate` failed: " + (stderr[-1][:300] if stderr else "it ended without a word (a limit hit?)")
     finally:
         server.close()
     if not seed["migrated"]:

@@ -43,6 +43,15 @@ KEEP_PREFIXES = ("DJANGO_", "KIT_", "LC_")
 SECRET_WORDS = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|API_KEY|PRIVATE|KIT_GRADING|KIT_SANDBOX")
 
 
+LIMITS_SHIM = ("import json, os, resource, sys\n"
+               "for name, value in json.loads(sys.argv[1]).items():\n"
+               "    try:\n"
+               "        resource.setrlimit(getattr(resource, 'RLIMIT_' + name), (value, value))\n"
+               "    except (ValueError, OSError, AttributeError):\n"
+               "        pass  # a limit this system does not have or enforce\n"
+               "os.execvp(sys.argv[2], sys.argv[2:])\n")
+
+
 @dataclass
 class Limits:
     """Per-process limits of a submission's processes (prlimit), settable from the environment."""
@@ -152,6 +161,7 @@ class Sandbox:
         """Gives path (a copy made by the grader inside the area) to the slot user."""
         if self.uid < 0:
             return
+        os.lchown(path, self.uid, self.gid)
         for folder, dirs, files in os.walk(path):
             for name in [folder, *(os.path.join(folder, entry) for entry in dirs + files)]:
                 os.lchown(name, self.uid, self.gid)
@@ -186,8 +196,12 @@ class Sandbox:
         nproc = self.limits.processes
         if self.mode in ("bwrap", "none"):  # RLIMIT_NPROC counts every process of our own uid
             nproc += _processes_of(os.getuid())
-        command = ["prlimit", f"--as={self.limits.memory}", f"--nproc={nproc}",
-                   f"--nofile={self.limits.open_files}", f"--cpu={self.limits.cpu_seconds}", "--"]
+        limits = {"AS": self.limits.memory, "NPROC": nproc, "NOFILE": self.limits.open_files,
+                  "CPU": self.limits.cpu_seconds}
+        if shutil.which("prlimit"):  # util-linux, on every Linux
+            command = ["prlimit", *(f"--{name.lower()}={value}" for name, value in limits.items()), "--"]
+        else:  # macOS: the same limits set by a Python shim that then execs the command
+            command = [sys.executable, "-c", LIMITS_SHIM, json.dumps(limits)]
         if self.mode.startswith("bwrap"):
             command += self.bwrap_args()
         if self.user:

@@ -41,8 +41,8 @@ try:
 except OSError as exc:
     print('NOREAD', type(exc).__name__)
 try:
-    pathlib.Path({str(REPO_DIR / 'kit' / 'grading_plugin.py')!r}).write_text('hacked')
-    print('WROTE')
+    open({str(REPO_DIR / 'kit' / 'grading_plugin.py')!r}, 'a').close()  # opened for writing, left unchanged
+    print('WRITABLE')
 except OSError as exc:
     print('NOWRITE', type(exc).__name__)
 print('KIT', pathlib.Path({str(REPO_DIR / 'kit' / 'grade.py')!r}).is_file())
