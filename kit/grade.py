@@ -96,7 +96,8 @@ def _pytest(args, env, timeout, log_path):
     # Only the plugins grading needs: autoloading every installed one costs 1.5 s per process.
     env = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     command = [sys.executable, "-m", "pytest", str(GRADING_DIR), "-p", "kit.grading_plugin",
-               "-p", "pytest_asyncio.plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider", "-q", "--no-header", "-o", "console_output_style=classic",
+               "-p", "pytest_asyncio.plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider",
+               "-q", "--no-header", "-o", "console_output_style=classic",
                # --tb=line: no source formatting. The plugin says why in plain words, and Python 3.11's
                # ast.parse can fail inside pytest's formatting after a deep failure (an INTERNALERROR).
                "--tb=line", *args]
