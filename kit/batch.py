@@ -32,6 +32,7 @@ from tqdm import tqdm
 from kit import grade
 
 MAX_UNZIPPED = 200 * 2**20  # bytes: a zip bomb is refused, not unpacked
+STEP_JOBS = 2  # steps of one submission at once: they mostly wait on sockets, so overlap them
 STEP_COLUMNS = [f"step{step} {name} /{points}" for step, (name, points) in grade.STEPS.items()]
 
 
@@ -84,7 +85,8 @@ def grade_one(entry, grades_dir, hidden=True):
         project = find_project(folder)
         if project is None:
             raise grade.GraderError("no manage.py found: not a Django project")
-        results, seconds, problem = grade.grade(project, hidden=hidden, quiet=True, jobs=1, private_redis=True)
+        results, seconds, problem = grade.grade(project, hidden=hidden, quiet=True, jobs=STEP_JOBS,
+                                                private_redis=True)
         payload = grade.results_json(results, seconds, problem)
         for result, column in zip(results, STEP_COLUMNS):
             row[column] = round(float(result.points()), 2)

@@ -4,11 +4,12 @@
     python -m kit.grade PROJECT [--out results.json] [--steps 1,3] [--public-only]
     kit.grade.self_check(1)     # in a notebook: step 1's public tests against project/
 
-The submission is copied to a temporary directory first (nothing is written into it). A quick
-start-up check runs first; then every step gets its own pytest process, and through the grading
-conftest its own server, database, port and Redis key prefix. Every wait has a limit: a test
-(pytest-timeout), a step (wall clock), the start-up check. Points per step are shared equally
-among its test functions (a parametrized one counts once, its cases share its part).
+The submission is copied into a sandbox area (kit.sandbox; nothing is written into the directory
+given), migrated and given its grading credentials once (kit.grading_seed). Then the start-up
+check and the steps run in parallel: every step its own pytest process and, through the grading
+conftest, its own sandboxed server, copy of the database, port and Redis key prefix. Every wait
+has a limit: a test (pytest-timeout), a step (wall clock), the preparation, the start-up check.
+Points and reports: kit.grade_report. A whole class: kit.batch; Gradescope: kit.gradescope.
 """
 import argparse
 import concurrent.futures
@@ -21,16 +22,15 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 from kit import PROJECT_DIR, REPO_DIR, grading_seed
+# The grade's parts and reports, part of this module's API (kit.grade.total, results_json, ...).
+from kit.grade_report import RESULTS_SCHEMA, STEPS, StepResult, results_json, table, total  # noqa: F401
 from kit.live_server import LiveServer, ServerFailed, stop_process_group
 from kit.sandbox import ENV_VAR, Sandbox, slot
 
 GRADING_DIR = REPO_DIR / "tests" / "grading"
-STEPS = {1: ("echo", 20), 2: ("groups", 30), 3: ("bridge", 30), 4: ("commands & presence", 20)}
 STEP_TIMEOUT = 300  # seconds of wall clock for one step's pytest process
 TEST_TIMEOUT = 45  # seconds for one test (pytest-timeout)
 START_TIMEOUT = 30  # seconds for the submission's server to answer in the start-up check
@@ -40,50 +40,6 @@ COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3*", ".ip
 
 class GraderError(RuntimeError):
     """The grader itself cannot run (no project directory, no Redis, no pytest)."""
-
-
-@dataclass
-class StepResult:
-    step: int
-    tests: list = field(default_factory=list)  # the plugin's lines, one per test case
-    note: str = ""  # why the step's run ended early, if it did
-    seconds: float = 0.0
-
-    @property
-    def name(self):
-        return STEPS[self.step][0]
-
-    @property
-    def max_points(self):
-        return STEPS[self.step][1]
-
-    def functions(self):
-        """Test functions in order: {function: [cases]}."""
-        grouped = {}
-        for case in self.tests:
-            grouped.setdefault(case["function"], []).append(case)
-        return grouped
-
-    def credit(self, cases):
-        return Fraction(sum(case["outcome"] == "passed" for case in cases), len(cases))
-
-    def points(self):
-        functions = self.functions()
-        if not functions:
-            return Fraction(0)
-        return self.max_points * sum(self.credit(cases) for cases in functions.values()) / len(functions)
-
-    def passed_functions(self):
-        return sum(self.credit(cases) == 1 for cases in self.functions().values())
-
-    def first_failure(self, reveal_hidden=True):
-        """The first failed test and why: public tests first; a hidden one unnamed unless revealed."""
-        failed = [case for case in self.tests if case["outcome"] != "passed"]
-        for case in sorted(failed, key=lambda case: case["hidden"]):
-            if case["hidden"] and not reveal_hidden:
-                return "a hidden test failed (details after grades are published)"
-            return f"{case['title']}: {case['reason']}"
-        return self.note
 
 
 # -- running one step's tests ---------------------------------------------------------------
@@ -207,7 +163,8 @@ def prepare(project_copy, redis_url, sandbox, db_path, seed_path):
         return f"`manage.py migrate` did not finish within {START_TIMEOUT} s (an import that never ends?)"
     except ServerFailed as exc:  # "manage.py shell -c ... failed:\n<its stderr>"
         stderr = str(exc).split(" failed:\n", 1)[-1].strip().splitlines()
-        return "`manage.py migrate` failed: " + (stderr[-1][:300] if stderr else "it ended without a word (a limit hit?)")
+        why = stderr[-1][:300] if stderr else "it ended without a word (a limit hit?)"
+        return f"`manage.py migrate` failed: {why}"
     finally:
         server.close()
     if not seed["migrated"]:
@@ -218,7 +175,8 @@ def prepare(project_copy, redis_url, sandbox, db_path, seed_path):
 
 def startup_check(project_copy, redis_url, sandbox=None, db_template=None):
     """Starts the (migrated) submission once. -> "" if it answered, else the reason in plain words."""
-    server = _server(project_copy, redis_url, sandbox, None if sandbox is None else Path(sandbox.area) / "check.sqlite3")
+    db_path = Path(sandbox.area) / "check.sqlite3" if sandbox else None
+    server = _server(project_copy, redis_url, sandbox, db_path)
     if db_template:
         shutil.copyfile(db_template, server.db_path)
         sandbox.own(server.db_path)
@@ -244,7 +202,7 @@ def grade(project_dir, steps=(1, 2, 3, 4), hidden=True, redis_url=None, quiet=Fa
     """Grades project_dir -> (list of StepResult, seconds, startup problem or "").
 
     The submission runs in a sandbox of its own (kit.sandbox). It is migrated once; then the
-    start-up check and the steps run `jobs` at a time (default: one per core), each step with
+    start-up check and the steps run `jobs` at a time (default: all: they mostly wait), each step with
     its own server on a copy of the migrated database. private_redis: a Redis started for this
     submission alone (batch grading), never a shared one."""
     from kit import redis_service
@@ -262,7 +220,7 @@ def grade(project_dir, steps=(1, 2, 3, 4), hidden=True, redis_url=None, quiet=Fa
                     redis_url = stack.enter_context(redis_service.running(quiet=True, skip=skip)).url
                 except redis_service.RedisUnavailable as exc:
                     raise GraderError(f"no Redis to grade with: {exc}")
-            pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(jobs or os.cpu_count() or 1))
+            pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(jobs or len(steps)))
             side = stack.enter_context(concurrent.futures.ThreadPoolExecutor(1))  # collect, then the start-up check
             collecting = side.submit(collect, steps, hidden, workdir)
             box = Sandbox.create(stack.enter_context(slot()), sandbox_mode)
@@ -297,82 +255,6 @@ def skipped(result, reason):
     result.note = reason
     result.tests = [{**case, "outcome": "failed", "reason": reason} for case in result.tests]
     return result
-
-
-def total(results):
-    return sum((result.points() for result in results), Fraction(0))
-
-
-def table(results, reveal_hidden=True):
-    rows = [("step", "tests passed", "points", "first failure")]
-    for result in results:
-        functions = len(result.functions())
-        reason = result.first_failure(reveal_hidden) or "-"
-        rows.append((f"{result.step} {result.name}", f"{result.passed_functions()}/{functions}",
-                     f"{float(result.points()):.2f}/{result.max_points}", reason.splitlines()[0][:110]))
-    maximum = sum(result.max_points for result in results)
-    rows.append(("total", "", f"{float(total(results)):.2f}/{maximum}", ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}  {d}" for a, b, c, d in rows]
-    lines.insert(1, "-" * max(len(line) for line in lines))
-    return "\n".join(lines)
-
-
-def results_json(results, seconds, problem=""):
-    """Gradescope's results.json: one entry per test function."""
-    tests = []
-    for result in results:
-        functions = result.functions()
-        share = Fraction(result.max_points, len(functions)) if functions else Fraction(0)
-        for cases in functions.values():
-            first = cases[0]
-            failed = [case for case in cases if case["outcome"] != "passed"]
-            output = "; ".join(sorted({case["reason"] for case in failed}))[:2000] if failed else "passed"
-            if failed and first["doc"]:
-                output = f"{output}\nWhat is checked: {first['doc']}"
-            if failed and len(cases) > 1:
-                output = f"{len(cases) - len(failed)}/{len(cases)} cases passed. {output}"
-            tests.append({
-                "name": f"Step {result.step} ({result.name}): {first['title']}",
-                "score": round(float(share * result.credit(cases)), 4),
-                "max_score": round(float(share), 4),
-                "status": "failed" if failed else "passed",
-                "output": output,
-                "visibility": "after_published" if first["hidden"] else "visible",
-            })
-    return {
-        "score": round(float(total(results)), 2),
-        "execution_time": round(seconds, 1),
-        "output": (f"The submission does not start: {problem}\n\n" if problem else "") + table(results, False),
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
-        "tests": tests,
-    }
-
-
-RESULTS_SCHEMA = {
-    "type": "object",
-    "required": ["score", "execution_time", "tests"],
-    "properties": {
-        "score": {"type": "number", "minimum": 0},
-        "execution_time": {"type": "number", "minimum": 0},
-        "output": {"type": "string"},
-        "visibility": {"enum": ["visible", "hidden", "after_due_date", "after_published"]},
-        "stdout_visibility": {"enum": ["visible", "hidden", "after_due_date", "after_published"]},
-        "tests": {"type": "array", "items": {
-            "type": "object",
-            "required": ["name", "score", "max_score", "status", "output", "visibility"],
-            "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "score": {"type": "number", "minimum": 0},
-                "max_score": {"type": "number", "minimum": 0},
-                "status": {"enum": ["passed", "failed"]},
-                "output": {"type": "string"},
-                "visibility": {"enum": ["visible", "hidden", "after_due_date", "after_published"]},
-            },
-        }},
-    },
-}
 
 
 # -- the notebooks' self-check ------------------------------------------------------------------

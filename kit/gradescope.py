@@ -35,7 +35,8 @@ apt-get install -y -qq --no-install-recommends python3 python3-venv redis-server
 python3 -m venv .venv
 .venv/bin/pip install --quiet -r requirements.txt
 # Only the test tools grading needs, at the versions requirements-dev.txt pins.
-.venv/bin/pip install --quiet $(grep -E '^(pytest|pytest-asyncio|pytest-timeout)==' requirements-dev.txt | cut -d' ' -f1)
+.venv/bin/pip install --quiet \\
+  $(grep -E '^(pytest|pytest-asyncio|pytest-timeout)==' requirements-dev.txt | cut -d' ' -f1)
 # The grading tests (hidden ones included) readable by root only; the kit stays readable.
 chmod -R go-rwx tests
 """

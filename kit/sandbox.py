@@ -250,4 +250,5 @@ class Sandbox:
 
 
 def _processes_of(uid):
-    return sum(1 for process in psutil.process_iter(["uids"]) if process.info["uids"] and process.info["uids"].real == uid)
+    return sum(1 for process in psutil.process_iter(["uids"])
+               if process.info["uids"] and process.info["uids"].real == uid)

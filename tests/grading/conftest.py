@@ -93,7 +93,8 @@ class DevicePool:
 
     def fill(self):
         script = grading_seed.script(grading_seed.new_device_ids(self.BATCH))
-        self.ready = [tuple(device) for device in grading_seed.parse(self.server.manage("shell", "-c", script))["devices"]]
+        made = grading_seed.parse(self.server.manage("shell", "-c", script))["devices"]
+        self.ready = [tuple(device) for device in made]
         assert len(self.ready) == self.BATCH, "create_device did not print a token for every device"
 
 
