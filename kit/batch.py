@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from kit import grade
+from kit import grade, sandbox
 
 MAX_UNZIPPED = 200 * 2**20  # bytes: a zip bomb is refused, not unpacked
 STEP_JOBS = 2  # steps of one submission at once: they mostly wait on sockets, so overlap them
@@ -137,6 +137,7 @@ def main(argv=None):
     if not Path(args.submissions).is_dir():
         print(f"no such folder: {args.submissions}", file=sys.stderr)
         return 2
+    print(f"Sandbox: {sandbox.describe()}")
     started = time.monotonic()
     rows, gradebook = grade_all(args.submissions, args.grades, args.jobs, hidden=not args.public_only)
     for row in rows:

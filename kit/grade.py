@@ -28,7 +28,7 @@ from kit import PROJECT_DIR, REPO_DIR, grading_seed
 # The grade's parts and reports, part of this module's API (kit.grade.total, results_json, ...).
 from kit.grade_report import RESULTS_SCHEMA, STEPS, StepResult, results_json, table, total  # noqa: F401
 from kit.live_server import LiveServer, ServerFailed, stop_process_group
-from kit.sandbox import ENV_VAR, Sandbox, slot
+from kit.sandbox import ENV_VAR, Sandbox, describe, slot
 
 GRADING_DIR = REPO_DIR / "tests" / "grading"
 STEP_TIMEOUT = 300  # seconds of wall clock for one step's pytest process
@@ -303,6 +303,7 @@ def main(argv=None):
         if not set(steps) <= set(STEPS):
             raise GraderError(f"steps are 1 to 4, not {args.steps}")
         print(f"Grading {Path(args.project).resolve()} (a temporary copy; the directory is not touched)")
+        print(f"Sandbox: {describe()}")
         results, seconds, problem = grade(args.project, steps=steps, hidden=not args.public_only)
     except GraderError as exc:
         print(f"The grader could not run: {exc}", file=sys.stderr)
