@@ -77,7 +77,7 @@ def unzip(archive, dest):
 
 def grade_one(entry, grades_dir, hidden=True):
     """Grades one entry -> its gradebook row. Never raises: a failure is a 0 with its reason."""
-    row = {"submission": name_of(entry), **{column: 0 for column in STEP_COLUMNS}, "total": 0, "note": ""}
+    row = {"submission": name_of(entry), **{column: 0.0 for column in STEP_COLUMNS}, "total": 0.0, "note": ""}
     started = time.monotonic()
     unpacked = Path(tempfile.mkdtemp(prefix="kit-batch-"))
     try:
