@@ -56,7 +56,7 @@ def main(argv=None):
         whole, cpu = time.monotonic() - started, cpu_seconds() - cpu
         scores = sorted({row["total"] for row in rows})
         print(f"{len(rows)} submissions ({args.starters} starter copies) graded in {whole:.1f} s wall clock, "
-              f"{whole / max(len(rows), 1):.1f} s each, {args.jobs or os.cpu_count()} at a time on "
+              f"{whole / max(len(rows), 1):.1f} s each, {args.jobs or batch.default_jobs()} at a time on "
               f"{os.cpu_count()} cores (goal <= {GOALS['class']} s); scores seen: {scores}")
         print(f"  CPU {cpu:.0f} s in all ({cpu / max(len(rows), 1):.1f} s a submission): at least "
               f"{cpu / (os.cpu_count() or 1):.0f} s on this machine's cores alone; load average now {load()}")
