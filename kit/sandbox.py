@@ -188,6 +188,9 @@ class Sandbox:
                 if (name in KEEP_NAMES or name.startswith(KEEP_PREFIXES)) and not SECRET_WORDS.search(name)}
         # DJANGO_SECRET_KEY is the one secret a project needs: a throwaway one, never the grader's.
         kept["DJANGO_SECRET_KEY"] = "grading-only-" + os.urandom(8).hex()
+        # The server is the kit's harness (kit.serve, kit.harness): the repository root on the path,
+        # where the sandbox shows kit/ only.
+        kept["PYTHONPATH"] = str(REPO_DIR)
         kept.update(PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", HOME=self.area,
                     TMPDIR=self.area if self.mode in ("user", "none") else "/tmp")
         return kept
