@@ -70,14 +70,15 @@ def test_an_api_key_replaced_or_deleted_is_refused_at_once(server):
         assert listing(new).status_code == 401
 
 
-def test_logging_out_or_deactivating_closes_the_dashboard(server):
-    password = "staff-pass-1"
-    orm(server, f"User.objects.create_user('leaving', password='{password}', is_staff=True)")
+@pytest.mark.parametrize("change", ["user.is_active = False", "user.set_password('new-pass-2')"])
+def test_logging_out_then_a_user_change_closes_the_dashboard(server, change):
+    username, password = f"leaving{len(change)}", "staff-pass-1"
+    orm(server, f"User.objects.create_user('{username}', password='{password}', is_staff=True)")
     origin = f"http://127.0.0.1:{server.port}"
     with httpx.Client(base_url=server.http_url, timeout=10) as browser:
-        cookie = session_cookie(server, "leaving", password)  # a second session, in another "browser"
+        cookie = session_cookie(server, username, password)  # a second session, in another "browser"
         browser.get("/devices/login/")
-        browser.post("/devices/login/", data={"username": "leaving", "password": password,
+        browser.post("/devices/login/", data={"username": username, "password": password,
                                               "csrfmiddlewaretoken": browser.cookies["csrftoken"]})
         own = f"sessionid={browser.cookies['sessionid']}"
         with dashboard(server, own, origin) as mine, dashboard(server, cookie, origin) as other:
@@ -85,9 +86,9 @@ def test_logging_out_or_deactivating_closes_the_dashboard(server):
             logged_out = seconds_until_closed([mine], logout)
             assert json.loads(other.recv(timeout=5))["type"] == "snapshot"  # another session stays
             other.ping().wait(5)
-            deactivated = seconds_until_closed([other], lambda: orm(
-                server, "user = User.objects.get(username='leaving'); user.is_active = False; user.save()"))
-    print(f"\ndashboard closed {logged_out:.2f} s after logging out, {deactivated:.2f} s after deactivating the user")
+            changed = seconds_until_closed([other], lambda: orm(
+                server, f"user = User.objects.get(username='{username}'); {change}; user.save()"))
+    print(f"\ndashboard closed {logged_out:.2f} s after logging out, {changed:.2f} s after {change}")
     assert_no_traceback(server)
 
 

@@ -65,7 +65,9 @@ def session_logged_out(sender, request, user, **kwargs):
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
-def staff_user_changed(sender, instance, created, **kwargs):
+def staff_user_changed(sender, instance, created, update_fields=None, **kwargs):
+    if created or (update_fields is not None and not {"is_active", "is_staff", "password"} & set(update_fields)):
+        return  # e.g. a login saving last_login: nothing to revoke, no round trip to Redis
     # _password is set between set_password() and the end of save(): a new password, old sessions void.
-    if not created and (not (instance.is_active and instance.is_staff) or instance._password is not None):
+    if not (instance.is_active and instance.is_staff) or getattr(instance, "_password", None) is not None:
         close_after_commit(staff_group(instance.pk), "dashboard.revoked")
