@@ -64,7 +64,7 @@ def _die_with_parent():
 
 class LiveServer:
     def __init__(self, project_dir=PROJECT_DIR, redis_url=None, db_path=None, layer_prefix=None,
-                 debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=()):
+                 debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=(), launcher=None):
         self.project_dir = Path(project_dir).resolve()
         self.workdir = tempfile.mkdtemp(prefix="kit-server-")  # log and default db; removed at exit
         atexit.register(self.close)
@@ -86,6 +86,8 @@ class LiveServer:
         self.port = None
         self.migrated = False
         self.daphne_args = list(daphne_args)  # extra daphne options, e.g. ("--ping-interval", "300")
+        # The grader's hook (kit.sandbox): (command, env) -> (command, env) for daphne and manage.py alike.
+        self.launcher = launcher or (lambda command, env: (command, env))
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -108,9 +110,10 @@ class LiveServer:
             # kit.serve: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
             command = [sys.executable, "-m", "kit.serve", "-b", "127.0.0.1", "-p", str(self.port),
                        "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
+            command, env = self.launcher(command, self.env)
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
-                    command, cwd=self.project_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                    command, cwd=self.project_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, start_new_session=True,
                     preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                 )
@@ -181,8 +184,9 @@ class LiveServer:
     # -- management commands ---------------------------------------------------------------
     def manage(self, *args, timeout=COMMAND_TIMEOUT):
         """Runs `python manage.py ARGS` against this server's database; returns its stdout."""
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=self.project_dir, env=self.env,
-                                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        command, env = self.launcher([sys.executable, "manage.py", *args], self.env)
+        result = subprocess.run(command, cwd=self.project_dir, env=env, capture_output=True, text=True,
+                                timeout=timeout, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise ServerFailed(f"manage.py {' '.join(args)} failed:\n{result.stderr.strip()[-2000:]}")
         return result.stdout.strip()
