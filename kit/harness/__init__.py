@@ -11,6 +11,8 @@ The learner's files stay plain Channels and Django; what the kit needs on top li
 - kit.harness.guards    a starter stub (NotImplementedError "TODO ...") closes the socket with 4501
   and logs one "not done yet" line; a failing channel layer (Redis gone) closes it with 4503 after
   disconnect() ran; an unknown WebSocket path is refused (403). No tracebacks for any of them.
+- kit.harness.receive_fix  a message popped by a receive() cancelled at that moment goes back to
+  its inbox instead of being lost (channels_redis#366).
 
 `python project/manage.py runserver` does not use the harness: it serves mysite.asgi as is.
 """

@@ -17,10 +17,11 @@ django_asgi_app = get_asgi_application()  # sets Django up, before anything impo
 from django.conf import settings  # noqa: E402
 from django.urls import get_resolver, re_path  # noqa: E402
 
-from kit.harness import guards  # noqa: E402
+from kit.harness import guards, receive_fix  # noqa: E402
 from kit.harness.loading import APPS, broken_apps  # noqa: E402
 
 guards.install()
+receive_fix.install()  # channels_redis#366: a cancelled receive() loses no message
 
 
 def app_by_app(broken):
