@@ -166,3 +166,21 @@ async def test_a_hung_redis_gives_503_within_5_s_not_a_hang(redis, server, api_k
         assert (await api.post("/api/broadcast/", json={"data": 2})).status_code == 202
     assert server.process.poll() is None
     print(f"\n[fault figures] Redis paused (SIGSTOP): 503 after {seconds:.2f} s")
+
+
+async def test_a_hung_redis_gives_a_command_503_within_5_s_not_its_whole_timeout(redis, server, api_key):
+    """A command may wait 30 s for its device, but not for a Redis that never answers."""
+    import os
+    import signal
+
+    [(device_id, token)] = issue_devices(server, 1, "hung")
+    async with api_client(server, api_key) as api, websockets.connect(
+            f"{server.ws_url}/ws/devices/{device_id}/", additional_headers={"Authorization": f"Bearer {token}"}):
+        os.kill(redis.process.pid, signal.SIGSTOP)
+        try:
+            response, seconds = await timed(api.post(f"/api/devices/{device_id}/commands/",
+                                                     json={"data": "ping", "timeout": 30}))
+        finally:
+            os.kill(redis.process.pid, signal.SIGCONT)
+    assert response.status_code == 503 and "Redis" in response.json()["error"] and seconds < 5, (response.text, seconds)
+    print(f"\n[fault figures] Redis paused (SIGSTOP): a 30 s command answered 503 after {seconds:.2f} s")

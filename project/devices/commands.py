@@ -50,7 +50,11 @@ async def command_round_trip(device, data, timeout=DEFAULT_COMMAND_TIMEOUT, sinc
     reply_channel = await channel_layer.new_channel()
     event = {"type": "device.command", "id": command_id, "data": data, "reply_channel": reply_channel,
              "expires": expires}  # after that nobody listens: the consumer refuses the reply
-    await channel_layer.group_send(device_group(device.device_id), event)
+    try:  # a hung Redis: answer 503 within seconds, not after the device's whole timeout
+        async with asyncio.timeout(LAYER_TIMEOUT_SECONDS):
+            await channel_layer.group_send(device_group(device.device_id), event)
+    except TimeoutError:
+        raise ApiError(503, "channel layer did not answer in time (is Redis running?)", id=command_id)
     try:
         reply = await asyncio.wait_for(channel_layer.receive(reply_channel), expires - time.time())
     except asyncio.TimeoutError:
