@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import psutil
+import redis
 from tqdm import tqdm  # the terminal bar (tqdm.auto would want ipywidgets in a notebook)
 
 from kit.bench.client import TIMEOUT, DeviceClient, HttpClient
@@ -53,12 +54,28 @@ async def close_devices(devices):
     await asyncio.gather(*(device.close() for device in devices))
 
 
-class Watch:
-    """Around a measured section: the server's CPU time (user + system), and a py-spy profile if asked."""
+def redis_cpu(url):
+    """Seconds of CPU the Redis server has used (INFO cpu: user + system, main and child processes);
+    None without a Redis. The whole server's: jobs of others on the same Redis count too."""
+    if not url:
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=TIMEOUT)
+    try:
+        info = client.info("cpu")
+    finally:
+        client.close()
+    return sum(float(info.get(key, 0)) for key in ("used_cpu_sys", "used_cpu_user",
+                                                   "used_cpu_sys_children", "used_cpu_user_children"))
 
-    def __init__(self, pid, profile=False):
-        self.pid, self.profile = pid, profile
-        self.cpu_seconds, self.client_cpu_seconds, self.components, self.samples, self.error = 0.0, 0.0, {}, 0, None
+
+class Watch:
+    """Around a measured section: CPU time (user + system) of the server, of this process (the bench's
+    clients) and of Redis; a py-spy profile if asked (then the section is a profile pass, not a measured one)."""
+
+    def __init__(self, pid, profile=False, redis_url=None):
+        self.pid, self.profile, self.redis_url = pid, profile, redis_url
+        self.cpu_seconds, self.client_cpu_seconds, self.redis_cpu_seconds = 0.0, 0.0, None
+        self.components, self.samples, self.error = {}, 0, None
 
     @staticmethod
     def cpu(pid=None):
@@ -67,12 +84,15 @@ class Watch:
 
     def __enter__(self):
         self.sampler = Sampler(self.pid).__enter__() if self.profile else None
+        self.redis_started = redis_cpu(self.redis_url)
         self.started, self.client_started = self.cpu(self.pid), self.cpu()
         return self
 
     def __exit__(self, *exc):
         self.cpu_seconds = self.cpu(self.pid) - self.started
         self.client_cpu_seconds = self.cpu() - self.client_started  # this process: the bench's own clients
+        if self.redis_started is not None:
+            self.redis_cpu_seconds = redis_cpu(self.redis_url) - self.redis_started
         if self.sampler is not None:
             self.sampler.__exit__(*exc)
             self.error = self.sampler.error
@@ -98,7 +118,7 @@ async def latency(system, requests, progress=True, after_warmup=None, profile=Fa
             await push(seq)
         if after_warmup:
             await after_warmup(client)
-        with bar(requests, f"{system.name}: latency", progress) as shown, Watch(system.pid, profile) as watch:
+        with bar(requests, f"{system.name}: latency", progress) as shown, Watch(system.pid, profile, system.redis_url) as watch:
             for seq in range(requests):
                 samples.append(await push(seq))
                 shown.update()
@@ -110,7 +130,10 @@ async def latency(system, requests, progress=True, after_warmup=None, profile=Fa
 
 
 def watch_details(watch, key, scale):
-    details = {key: watch.cpu_seconds * scale, "client_" + key.removeprefix("server_"): watch.client_cpu_seconds * scale}
+    """CPU per operation of the server (key), of the bench's client and of Redis."""
+    operation = key.removeprefix("server_")
+    details = {key: watch.cpu_seconds * scale, "client_" + operation: watch.client_cpu_seconds * scale,
+               "redis_" + operation: None if watch.redis_cpu_seconds is None else watch.redis_cpu_seconds * scale}
     if watch.profile:
         details["profile"] = {"cpu_share": watch.components, "samples": watch.samples, "error": watch.error}
     return details
@@ -124,7 +147,7 @@ async def fanout(system, devices_count, rounds, progress=True, profile=False):
     try:
         status, answer = await client.post(system.broadcast_path, {"data": {"seq": -1}})  # warm-up
         await asyncio.gather(*(device.wait_for_seq(-1) for device in devices))
-        with bar(expected, f"{system.name}: fan-out", progress) as shown, Watch(system.pid, profile) as watch:
+        with bar(expected, f"{system.name}: fan-out", progress) as shown, Watch(system.pid, profile, system.redis_url) as watch:
             started = time.perf_counter()
             for seq in range(rounds):
                 status, answer = await client.post(system.broadcast_path, {"data": {"seq": seq}})
@@ -150,7 +173,7 @@ async def fanout(system, devices_count, rounds, progress=True, profile=False):
 
 
 def count_arrivals(devices):
-    return sum(1 for device in devices for seq in device.arrivals if seq >= 0)
+    return sum(device.received for device in devices)
 
 
 async def command_rtt(system, requests, progress=True):
