@@ -300,20 +300,36 @@ RESULTS_SCHEMA = {
 
 
 # -- the notebooks' self-check ------------------------------------------------------------------
+SELF_CHECK_NEEDS = {"pytest": "pytest", "pytest_asyncio": "pytest-asyncio", "pytest_timeout": "pytest-timeout"}
+
+
+def missing_for_self_check():
+    """The packages the grading tests need that this Python lacks (pip names)."""
+    import importlib.util
+
+    return [package for module, package in SELF_CHECK_NEEDS.items() if importlib.util.find_spec(module) is None]
+
+
 def self_check(step, project_dir=None, timeout=SELF_CHECK_TIMEOUT):
     """Runs step's PUBLIC grading tests against project_dir (default: KIT_PROJECT_DIR, the project
     the notebook cells write to, else project/) and prints each
     test with PASS or FAIL, and for a failure what is wrong in plain words. -> True if all passed.
 
-    Safe in a notebook kernel: the tests run in a separate process, bounded by timeout.
+    Safe in a notebook kernel: the tests run in a separate process, bounded by timeout. When it
+    cannot run, it says what is missing and the command that fixes it; a log it names is kept.
     """
     project_dir = Path(project_dir or os.environ.get("KIT_PROJECT_DIR") or PROJECT_DIR).resolve()
     name, points = STEPS[step]
     print(f"Self-check, step {step} ({name}): the public grading tests against {project_dir}")
+    missing = missing_for_self_check()
+    if missing:
+        print(f"The self-check could not run: {', '.join(missing)} not installed in {sys.executable}.\n"
+              f"Fix: {sys.executable} -m pip install -r {REPO_DIR / 'requirements.txt'}  (then run this cell again)")
+        return False
     started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="kit-self-check-"))  # kept when a message names a log in it
     try:
-        with tempfile.TemporaryDirectory(prefix="kit-self-check-") as workdir:
-            result = run_step(step, project_dir, hidden=False, timeout=timeout, workdir=workdir)
+        result = run_step(step, project_dir, hidden=False, timeout=timeout, workdir=workdir)
     except GraderError as exc:
         print(f"The self-check could not run: {exc}")
         return False
@@ -327,6 +343,10 @@ def self_check(step, project_dir=None, timeout=SELF_CHECK_TIMEOUT):
             print(f"        why:    {failed[0]['reason'].splitlines()[0][:300]}")
     passed, count = result.passed_functions(), len(result.functions())
     print(f"{passed}/{count} passed in {time.monotonic() - started:.0f} s" + (f"; {result.note}" if result.note else ""))
+    if result.note:
+        print(f"The tests' output: {workdir / f'step{step}.log'}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     if passed == count:
         print(f"Step {step} is done: the public tests pass ({points} points if the hidden ones pass too).")
     return passed == count and not result.note

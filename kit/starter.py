@@ -15,10 +15,11 @@ In the copy each region becomes, at the same indentation,
         raise NotImplementedError("TODO step 1, EchoConsumer.connect: accept the handshake (self.accept()).")
 
 so the module still imports, the project starts, and a part not written yet answers plainly:
-a WebSocket handshake is refused and the server logs one line (mysite/todo.py), an API call gets
-501 with the same words (mysite/api.py). Hidden grading tests and the kit's self-tests stay out.
+a WebSocket handshake is refused and the server logs one line (kit/harness/guards.py), an API call
+gets 501 with the same words (mysite/api.py). Hidden grading tests and the kit's self-tests stay out.
 After writing, verify() checks the copy: no marker left, no solution line left, every Python file
-compiles, every notebook project cell equals its file.
+compiles, every notebook project cell that holds its file (nbsync's last-cell rule) equals it.
+Earlier versions of a file that grows over the steps (an earlier notebook's cell) are stubbed too.
 """
 import argparse
 import ast
@@ -44,7 +45,8 @@ SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".py
 # The kit's own self-tests grade the reference solution: they do not belong in a learner's copy.
 KIT_ONLY = ["tests/test_grader.py", "tests/test_starter.py", "tests/fixtures"]
 
-STEP_OF_FILE = {"project/echo/": 1, "project/chat/": 2, "project/devices/consumers.py": 3, "project/devices/views.py": 3}
+STEP_OF_FILE = {"project/echo/": 1, "project/chat/": 2, "project/devices/consumers.py": 3, "project/devices/views.py": 3,
+                "project/devices/commands.py": 4}
 STEP_OF_FUNCTION = {"send_command": 4, "command_round_trip": 4, "device_command": 4}
 
 # What each region asks for, in plain words; a region not listed gets its function's docstring.
@@ -57,12 +59,12 @@ HINTS = {
     "ChatConsumer.chat_message": 'send {"message": ...} to this socket, with "system": true when the event has it.',
     "DeviceConsumer.connect": "join this device's group and the broadcast group (group_add for each).",
     "DeviceConsumer.device_message": 'send the device a {"type": "message", "id": ..., "data": ...} frame.',
-    "push_message": "group_send a device.message event to this device's group (through layer_call).",
-    "push_to_device": "group_send a device.message event to this device's group (through layer_call).",
-    "broadcast": "group_send the device.message event to the broadcast group (through layer_call).",
-    "broadcast_to_all": "group_send the device.message event to the broadcast group (through layer_call).",
-    "send_command": "send a device.command event with a reply channel, wait for the reply (504 when none comes in time).",
-    "command_round_trip": "send a device.command event with a reply channel, wait for the reply (504 when none comes in time).",
+    "push_message": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
+    "push_to_device": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
+    "broadcast": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",
+    "broadcast_to_all": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",
+    "send_command": "new_channel(), group_send a device.command event carrying it, wait for the reply (504 when none comes in time).",
+    "command_round_trip": "new_channel(), group_send a device.command event carrying it, wait for the reply (504 when none comes in time).",
 }
 
 
@@ -252,17 +254,28 @@ def verify(dest, source=REPO_DIR):
 
 
 def notebook_drift(dest):
-    """Each notebook project cell of the copy equals the copy's file; no solution text in cells."""
+    """Each project cell that holds its file (nbsync's last-cell rule) equals the copy's file;
+    an earlier version compiles; no solution region is left in any code cell."""
+    from kit.nbsync import final_cells, notebooks
     from kit.notebook import cell_path
 
     problems = []
-    for notebook_path in sorted((dest / "notebooks").glob("*.ipynb")):
+    paths = notebooks(dest / "notebooks")
+    finals = final_cells(paths)
+    for notebook_path in paths:
         notebook = nbformat.read(notebook_path, as_version=4)
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type == "code" and regions(cell.source, f"{notebook_path.name} cell {index}"):
                 problems.append(f"{notebook_path.name} cell {index}: a solution region is left")
             relative = cell_path(cell.source) if cell.cell_type == "code" else None
             if not relative:
+                continue
+            if (Path(notebook_path), index) not in finals:  # an earlier version of a growing file
+                if relative.endswith(".py"):
+                    try:
+                        compile(cell.source, relative, "exec")
+                    except SyntaxError as exc:
+                        problems.append(f"{notebook_path.name} cell {index}: earlier version does not compile: {exc}")
                 continue
             target = dest / relative
             if not target.is_file():

@@ -1,5 +1,6 @@
 """Unit tests of the consumers in this process, with Channels' WebsocketCommunicator and the
-in-memory layer: fast, and independent of Redis and of a server."""
+in-memory layer: fast, and independent of Redis and of a server. The project's own application
+(mysite.asgi) for what plain Channels does; the kit's harness for what it adds (kit/harness/)."""
 import json
 
 import pytest
@@ -14,10 +15,16 @@ def app():
     return application
 
 
-async def connected(path, headers=()):
+def harness_app():
+    from kit.harness.asgi import application
+
+    return application
+
+
+async def connected(path, headers=(), application=None):
     from channels.testing import WebsocketCommunicator
 
-    communicator = WebsocketCommunicator(app(), path, headers=list(headers))
+    communicator = WebsocketCommunicator(application or app(), path, headers=list(headers))
     ok, _ = await communicator.connect(timeout=3)
     return communicator, ok
 
@@ -54,9 +61,12 @@ async def test_chat_message_reaches_the_room_and_bad_frames_get_errors():
     await bob.disconnect()
 
 
-async def test_unknown_path_and_bad_room_are_refused():
+async def test_the_harness_refuses_unknown_paths_and_bad_rooms():
+    """Plain Channels' URLRouter raises ValueError for them; the harness refuses the handshake."""
     for path in ["/ws/nowhere/", "/ws/chat/b%C3%A4d/", "/ws/chat/" + "a" * 65 + "/"]:
-        _, ok = await connected(path, [(b"origin", b"http://localhost")])
+        with pytest.raises(ValueError, match="No route found"):
+            await connected(path, [(b"origin", b"http://localhost")])
+        _, ok = await connected(path, [(b"origin", b"http://localhost")], harness_app())
         assert not ok, path
 
 

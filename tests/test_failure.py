@@ -4,6 +4,8 @@ The contract: with Redis down every API call that needs the layer answers 503 wi
 server process dies, consumers close cleanly (code 4503, no traceback); when Redis is back the
 bridge works again without a server restart, and simulated devices come back on their own.
 Time to 503 and time to recover are printed as figures, not asserted beyond the 5 s promise.
+The consumers are plain Channels: the clean close (4503) comes from the kit's harness that
+LiveServer serves (kit/harness/guards.py), the 503 from the API's decorator (mysite/api.py).
 """
 import asyncio
 import json

@@ -119,11 +119,10 @@ def test_python3_kernel_is_this_venv():
     assert Path(command[0]).resolve() == Path(sys.executable).resolve(), command
 
 
-def test_there_are_notebooks():
-    names = [path.name for path in NOTEBOOKS]
-    for expected in ("01_echo_consumer.ipynb", "02_channel_layers_and_groups.ipynb",
-                     "03_http_to_websocket_bridge.ipynb"):
-        assert expected in names
+def test_there_are_the_contracts_five_notebooks():
+    assert [path.name for path in NOTEBOOKS] == [
+        "01_echo_consumer.ipynb", "02_channel_layers_and_groups.ipynb", "03_http_to_websocket_bridge.ipynb",
+        "04_commands_presence_and_failure.ipynb", "05_scaling_out_and_measuring.ipynb"]
 
 
 @pytest.mark.notebook

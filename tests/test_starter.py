@@ -122,3 +122,33 @@ def test_a_learner_running_the_starters_notebook_01_reads_plain_not_done_message
     errors = [output for cell in notebook.cells if cell.cell_type == "code"
               for output in cell.get("outputs", []) if output.output_type == "error"]
     assert all(error.ename != "NotImplementedError" for error in errors), "a stub showed up as a traceback"
+
+
+def test_a_file_that_grows_over_notebooks_is_checked_by_its_last_cell_and_stubbed_in_every_cell(tmp_path):
+    """nbsync's last-cell rule: 02's cell holds project/devices/x.py; 01's is an earlier version,
+    kept as written (it must compile) and stubbed like any other cell."""
+    def notebook(path, source):
+        node = nbformat.v4.new_notebook()
+        node.cells = [nbformat.v4.new_code_cell(source)]
+        nbformat.write(node, path)
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "project" / "devices").mkdir(parents=True)
+    region = "    ### BEGIN SOLUTION\n    return {}\n    ### END SOLUTION"
+    earlier = f"# project/devices/x.py\ndef handle():\n{region.format(1)}"
+    final = f"# project/devices/x.py\ndef handle():\n{region.format(2)}\n\n\ndef command():\n{region.format(3)}"
+    notebook(tmp_path / "notebooks" / "01_a.ipynb", earlier)
+    notebook(tmp_path / "notebooks" / "02_b.ipynb", final)
+    assert starter.stub_notebook(tmp_path / "notebooks" / "01_a.ipynb") == 1
+    assert starter.stub_notebook(tmp_path / "notebooks" / "02_b.ipynb") == 2
+    stubbed_final = nbformat.read(tmp_path / "notebooks" / "02_b.ipynb", as_version=4).cells[0].source
+    assert "NotImplementedError" in nbformat.read(tmp_path / "notebooks" / "01_a.ipynb", as_version=4).cells[0].source
+    (tmp_path / "project" / "devices" / "x.py").write_text(stubbed_final + "\n")
+    assert starter.notebook_drift(tmp_path) == []
+
+    (tmp_path / "project" / "devices" / "x.py").write_text(stubbed_final + "\nextra = 1\n")
+    assert starter.notebook_drift(tmp_path) == ["02_b.ipynb cell 0: differs from project/devices/x.py"]
+    notebook(tmp_path / "notebooks" / "01_a.ipynb", "# project/devices/x.py\ndef handle(:\n    pass")
+    (tmp_path / "project" / "devices" / "x.py").write_text(stubbed_final + "\n")
+    problems = starter.notebook_drift(tmp_path)
+    assert len(problems) == 1 and problems[0].startswith("01_a.ipynb cell 0: earlier version does not compile")

@@ -5,10 +5,9 @@ import json
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from chat.frames import parse_chat_frame, room_group
-from mysite.layer_guard import LayerGuard, quietly
 
 
-class ChatConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redis gone -> clean close
+class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         """Join the room's group, then accept. The route already checked the room name."""
         self.group = room_group(self.scope["url_route"]["kwargs"]["room"])
@@ -20,7 +19,7 @@ class ChatConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redis gon
     async def disconnect(self, code):
         """Leave the group, or the layer keeps sending to a dead channel until group_expiry."""
         ### BEGIN SOLUTION
-        await quietly(self.channel_layer.group_discard(self.group, self.channel_name))  # Redis may be gone
+        await self.channel_layer.group_discard(self.group, self.channel_name)
         ### END SOLUTION
 
     async def receive(self, text_data=None, bytes_data=None):

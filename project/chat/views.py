@@ -1,10 +1,11 @@
 # project/chat/views.py
 """Chat pages for browsers, and the announcements endpoint of the HTTP API."""
+from channels.layers import get_channel_layer
 from django.http import Http404
 from django.shortcuts import render
 
 from chat.frames import MAX_MESSAGE_CHARS, ROOM_NAME, room_group
-from mysite.api import ApiError, api_endpoint, layer_call, new_id
+from mysite.api import ApiError, api_endpoint, new_id
 
 
 def index(request):
@@ -30,5 +31,5 @@ async def announcement(request, body, room):
     if len(text) > MAX_MESSAGE_CHARS:
         raise ApiError(400, f"'text' is too long: at most {MAX_MESSAGE_CHARS} characters")
     event = {"type": "chat.message", "message": text, "system": True}
-    await layer_call(lambda layer: layer.group_send(room_group(room), event))
+    await get_channel_layer().group_send(room_group(room), event)
     return 202, {"id": new_id(), "room": room}

@@ -1,6 +1,7 @@
 # project/devices/consumers.py
-"""Step 3: a device's socket. It joins its own group and the broadcast group; events whose type is
-device.message or device.command become frames; a reply frame goes back to whoever asked."""
+"""Steps 3 and 4: a device's socket. It joins its own group and the broadcast group; a device.message
+event becomes a frame (step 3). Step 4 adds commands: a device.command event becomes a frame, and
+the device's reply frame goes back to whoever asked, on the reply channel the event carried."""
 import json
 import math
 import time
@@ -14,12 +15,11 @@ from devices.frames import parse_device_frame
 from devices.groups import BROADCAST_GROUP, device_group
 from devices.models import Device
 from mysite.api import bearer_token
-from mysite.layer_guard import LayerGuard, quietly
 
 MAX_PENDING_COMMANDS = 256
 
 
-class DeviceConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redis gone -> clean close
+class DeviceConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         """Check the Bearer token before accept: closing first makes the handshake fail (403)."""
         device_id = self.scope["url_route"]["kwargs"]["device_id"]
@@ -37,13 +37,13 @@ class DeviceConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redis g
         await self.accept()
 
     async def disconnect(self, code):
-        """Mark this socket gone, then leave both groups (if connect got that far).
-        Presence first: it must be right even when Redis is down and group_discard fails."""
+        """Mark this socket gone, then leave both groups (if connect got that far)."""
         if getattr(self, "device", None) is None:
             return
+        # Presence first: if Redis is down, group_discard raises and nothing after it runs.
         await presence.disconnected(self.device, self.channel_name)
         for group in (device_group(self.device.device_id), BROADCAST_GROUP):
-            await quietly(self.channel_layer.group_discard(group, self.channel_name))
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
         """A device sends only replies: {"type": "reply", "id": <command id>, "data": ...}."""

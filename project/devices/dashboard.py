@@ -4,7 +4,7 @@
 The socket is authenticated by the Django session (AuthMiddlewareStack in mysite/asgi.py)
 and Origin-checked (devices/routing.py), so the browser never holds an API key. It pushes
 presence changes from devices/presence.py, and acts on {"action": "message" | "command" |
-"broadcast", ...} frames with the same functions as the HTTP API (devices/views.py).
+"broadcast", ...} frames with the same functions as the HTTP API (devices/views.py, devices/commands.py).
 """
 import asyncio
 import json
@@ -15,10 +15,9 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import user_passes_test
 from django.shortcuts import render
 
-from devices import presence, views
+from devices import commands, presence, views
 from devices.models import DEVICE_ID
 from mysite.api import ApiError
-from mysite.layer_guard import LayerGuard, quietly
 
 log = logging.getLogger("kit.dashboard")
 ACTIONS = ("message", "command", "broadcast")
@@ -55,13 +54,13 @@ def parse_dashboard_frame(text_data):
     if "data" not in frame:
         return None, "'data' is missing"
     try:
-        frame["timeout"] = views.command_timeout(frame)  # the API's own check: default, type, range
+        frame["timeout"] = commands.command_timeout(frame)  # the API's own check: default, type, range
     except ApiError as exc:
         return None, exc.message
     return frame, None
 
 
-class DashboardConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redis gone -> clean close
+class DashboardConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         """Staff only, checked before accept (refused handshake); then a snapshot of every device."""
         user = self.scope.get("user")
@@ -79,7 +78,7 @@ class DashboardConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redi
             return
         for task in self.running:
             task.cancel()
-        await quietly(self.channel_layer.group_discard(presence.DASHBOARD_GROUP, self.channel_name))
+        await self.channel_layer.group_discard(presence.DASHBOARD_GROUP, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
         """An action from the page. Commands run as tasks, so presence events keep flowing."""
@@ -109,7 +108,7 @@ class DashboardConsumer(LayerGuard, AsyncWebsocketConsumer):  # LayerGuard: Redi
                 if action == "message":
                     result = await views.push_to_device(device, data)
                 else:
-                    result = await views.command_round_trip(device, data, frame["timeout"])
+                    result = await commands.command_round_trip(device, data, frame["timeout"])
             await self.send_frame({"type": "result", "ref": ref, "action": action, "result": result})
         except ApiError as exc:
             await self.send_frame({"type": "error", "ref": ref, "action": action, "status": exc.status, "error": exc.message})

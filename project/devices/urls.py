@@ -1,6 +1,6 @@
 from django.urls import path
 
-from devices import views
+from devices import commands, views
 from devices.dashboard import dashboard_page, sign_in_page, sign_out
 
 urlpatterns = [
@@ -9,6 +9,6 @@ urlpatterns = [
     path("devices/logout/", sign_out),
     path("api/devices/", views.list_devices),
     path("api/devices/<str:device_id>/messages/", views.push_message),
-    path("api/devices/<str:device_id>/commands/", views.send_command),
+    path("api/devices/<str:device_id>/commands/", commands.send_command),
     path("api/broadcast/", views.broadcast),
 ]

@@ -4,9 +4,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 
 class EchoConsumer(AsyncWebsocketConsumer):
-    # Echo talks to one socket only, so it needs no channel layer (and keeps working without Redis).
-    channel_layer_alias = "__none__"
-
     async def connect(self):
         """websocket.connect: the handshake arrived; accept it (or call close() to refuse)."""
         ### BEGIN SOLUTION

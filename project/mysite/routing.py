@@ -1,17 +1,6 @@
-"""All WebSocket routes, one list per app, and a last route that refuses the rest cleanly.
+"""All WebSocket routes: each app's list, one after the other."""
+from chat.routing import websocket_urlpatterns as chat_routes
+from devices.routing import websocket_urlpatterns as devices_routes
+from echo.routing import websocket_urlpatterns as echo_routes
 
-Each app's routes load on their own (mysite/app_loading.py): if chat/ has a syntax error, the
-server still starts, logs the error loudly, refuses /ws/chat/ and keeps echo and devices working.
-"""
-from django.urls import re_path
-
-from mysite.app_loading import app_routes
-from mysite.refuse import RefuseConsumer
-
-websocket_urlpatterns = [
-    *app_routes("echo.routing", r"^ws/echo/"),
-    *app_routes("chat.routing", r"^ws/chat/"),
-    *app_routes("devices.routing", r"^ws/(devices|dashboard)/"),
-    # Unknown path or invalid room/device name: refuse the handshake (403), no traceback.
-    re_path(r"", RefuseConsumer.as_asgi()),
-]
+websocket_urlpatterns = echo_routes + chat_routes + devices_routes

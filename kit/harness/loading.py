@@ -1,9 +1,7 @@
-# project/mysite/app_loading.py
-"""Each app's routes are loaded on their own: a broken app is refused, loudly; the others work.
+"""Each app's routes, loaded on their own: a broken app is refused, loudly; the others work.
 
-A syntax error, a missing module or an endless loop at import time in chat/ must not take
-echo/ down with it. app_routes() and app_urls() return an app's routes, or, when importing
-them fails, routes that refuse that app's paths, after logging the error once at start-up.
+A syntax error, a missing module or an endless loop at import time in chat/ must not take echo/
+down with it. load() imports a module with a time limit and logs a failure once, with its traceback.
 """
 import contextlib
 import importlib
@@ -12,14 +10,15 @@ import signal
 import threading
 import traceback
 
-from django.http import JsonResponse
-from django.urls import include, path, re_path
-from django.views.decorators.csrf import csrf_exempt
-
-from mysite.refuse import RefuseConsumer
-
 log = logging.getLogger("kit.apps")
 IMPORT_TIME_LIMIT = 10  # seconds: an import that takes longer is stuck in a loop
+
+# app -> (its WebSocket paths, its HTTP path prefixes): what is refused when the app does not load.
+APPS = {
+    "echo": (r"^ws/echo/", ()),
+    "chat": (r"^ws/chat/", ("chat/", "api/rooms/")),
+    "devices": (r"^ws/(devices|dashboard)/", ("devices/", "api/devices/", "api/broadcast/")),
+}
 
 
 class ImportTooSlow(Exception):
@@ -45,8 +44,13 @@ def time_limit(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
+_failures = {}  # module name -> the error in one line (each failure is logged once)
+
+
 def load(module_name):
     """-> (module, None), or (None, the error in one line) after logging it with its traceback."""
+    if module_name in _failures:
+        return None, _failures[module_name]
     try:
         with time_limit(IMPORT_TIME_LIMIT):
             return importlib.import_module(module_name), None
@@ -57,25 +61,17 @@ def load(module_name):
             error = f"{exc.__class__.__name__}: {exc}"
         log.error("%s FAILED TO LOAD; its paths are refused until it is fixed: %s\n%s",
                   module_name, error, "".join(traceback.format_exception(exc)))
+        _failures[module_name] = error
         return None, error
 
 
-def app_routes(module_name, path_pattern):
-    """The app's websocket_urlpatterns, or one route refusing path_pattern if it does not load."""
-    module, error = load(module_name)
-    if module is not None:
-        return module.websocket_urlpatterns
-    return [re_path(path_pattern, RefuseConsumer.as_asgi())]
-
-
-def app_urls(module_name, *prefixes):
-    """The app's urlpatterns, or routes answering a JSON 500 that names the error."""
-    module, error = load(module_name)
-    if module is not None:
-        return [path("", include(module))]
-
-    @csrf_exempt  # a JSON answer for POSTs too, not Django's CSRF page
-    def broken(request, *args, **kwargs):
-        return JsonResponse({"error": f"{module_name} failed to load: {error}"}, status=500)
-
-    return [re_path(f"^{prefix}", broken) for prefix in prefixes]
+def broken_apps(kind):
+    """{app: error} of the apps whose `kind` module ("routing" or "urls") does not import."""
+    broken = {}
+    for app, (_ws_path, prefixes) in APPS.items():
+        if kind == "urls" and not prefixes:
+            continue
+        module, error = load(f"{app}.{kind}")
+        if module is None:
+            broken[app] = error
+    return broken
