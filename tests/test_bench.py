@@ -18,7 +18,7 @@ from kit.bench.client import DeviceClient, HttpClient, chunked_body, client_fram
 from kit.bench.profile import Sampler, py_spy
 from kit.bench.servers import ServerProcess
 
-SYSTEMS = ("kit", "floor", "floor-redis", "seed")
+SYSTEMS = ("kit", "kit-plain", "floor", "floor-redis", "seed")
 FLOORS = ("floor", "floor-redis")
 
 

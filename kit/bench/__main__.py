@@ -11,13 +11,22 @@ from kit.bench import runner
 from kit.bench.report import FIGURES, cost_lines, table  # noqa: F401  (FIGURES: the tests' list of rows)
 from kit.bench.systems import FloorRedisSystem, FloorSystem, KitSystem, SeedSystem
 
-BUILDERS = {"kit": KitSystem, "floor": FloorSystem, "floor-redis": FloorRedisSystem, "seed": SeedSystem}
-DEFAULT_SYSTEMS = "kit,floor,floor-redis,seed"
+BUILDERS = {"kit": KitSystem, "kit-plain": KitSystem, "floor": FloorSystem, "floor-redis": FloorRedisSystem,
+            "seed": SeedSystem}
+DEFAULT_SYSTEMS = "kit,kit-plain,floor,floor-redis,seed"
+KIT_SERVER = "uvicorn"  # what the fast variant is served by (compose's web and `make demo` too)
 
 
 def build(spec, redis_url):
-    """kit | floor[:SERVER] | floor-redis[:SERVER] | seed[:LAYER:CONSUMER] (e.g. floor:uvicorn, seed:pubsub:async)."""
+    """kit | kit-plain | kit:CHANGES:SERVER | floor[:SERVER] | floor-redis[:SERVER] | seed[:LAYER:CONSUMER]
+    (e.g. kit:api+cache:daphne, floor:uvicorn, seed:pubsub:async)."""
     name, *options = spec.split(":")
+    if name == "kit":
+        changes, server = (options + ["all", KIT_SERVER])[:2] if options else ("all", KIT_SERVER)
+        fast = "all" if changes == "all" else [change for change in changes.split("+") if change and change != "none"]
+        return KitSystem(redis_url, fast=fast, server=server, name=spec)
+    if name == "kit-plain":
+        return KitSystem(redis_url, name="kit-plain")
     if name == "seed" and options:
         return SeedSystem(redis_url, *options, name=spec)
     if name.startswith("floor") and options:
@@ -30,7 +39,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small workload, a few seconds per system (CI)")
     parser.add_argument("--out", default=str(REPO_DIR / "bench-results.json"), help="JSON file to write")
     parser.add_argument("--systems", default=DEFAULT_SYSTEMS,
-                        help="comma-separated, measured in this order in every pass: kit, floor[:SERVER], "
+                        help="comma-separated, measured in this order in every pass: kit (the fast variant "
+                        "as served), kit-plain (step 3's design), kit:CHANGES:SERVER (CHANGES api+cache+nocleanup+pubsub "
+                        "or none), floor[:SERVER], "
                         "floor-redis[:SERVER] (SERVER daphne|uvicorn), seed[:LAYER:CONSUMER] "
                         "(LAYER redis|pubsub|memory, CONSUMER sync|async|async-nocleanup)")
     parser.add_argument("--passes", type=int, default=runner.PASSES, help="interleaved measured passes")

@@ -1,6 +1,7 @@
 """The systems the bench compares, each served by its own server process on 127.0.0.1.
 
-kit:         the project in project/ (async consumers, auth, DB presence, RedisChannelLayer), daphne
+kit:         the project in project/ as served (kit/fast: the fast variant, uvicorn); kit-plain: as
+             LiveServer serves step 3's design (Django views, RedisChannelLayer, daphne)
 seed:        the seed tutorial's pattern (kit/bench/seed_tutorial: sync consumer, async_to_sync view), daphne
 floor:       a bare ASGI app pushing straight to its sockets (kit/bench/floor.py), daphne
 floor-redis: a bare ASGI app pushing through Redis pub/sub (kit/bench/floor_redis.py), uvicorn
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from kit import PROJECT_DIR, REPO_DIR
 from kit.bench.servers import ServerProcess
+from kit.fast import STEPS as FAST_STEPS
 from kit.live_server import LiveServer
 
 
@@ -47,16 +49,34 @@ class KitSystem(System):
     command_path = "/api/devices/{}/commands/"
     device_path = "/ws/devices/{}/"
 
-    def __init__(self, redis_url, project_dir=PROJECT_DIR, hops=False, lean=False):
-        """hops=True serves kit.bench.hops (the project with a stopwatch on each hop) instead;
-        lean=True runs it with kit.bench.lean_settings (no Django middleware)."""
+    def __init__(self, redis_url, project_dir=PROJECT_DIR, hops=False, lean=False, fast=None, server="daphne",
+                 name=None, same_database_as=None):
+        """The project as LiveServer serves it (step 3's design, daphne), or:
+        fast: the fast variant's changes to switch on (kit/fast/__init__.py: a list, or "all"), served by
+        `server` (daphne | uvicorn) from kit.fast.asgi; hops=True serves kit.bench.hops (the project with
+        a stopwatch on each hop); lean=True runs it with kit.bench.lean_settings (no Django middleware).
+        same_database_as: a KitSystem started before this one, whose database, key and tokens this one
+        uses (no migrate, no new credentials: a second or two less per variant in the notebook)."""
         env = {"PYTHONPATH": os.pathsep.join([str(Path(project_dir).resolve()), str(REPO_DIR)])}
         if lean:
             env["DJANGO_SETTINGS_MODULE"] = "kit.bench.lean_settings"
             self.name, self.label = "kit-lean", "kit without Django middleware (kit/bench/lean_settings.py)"
+        if fast is not None:
+            changes = list(FAST_STEPS) if fast == "all" else list(fast)
+            env.update(DJANGO_SETTINGS_MODULE="kit.fast.settings", KIT_FAST=",".join(changes))
+            self.name = name or f"kit:{'+'.join(changes) or 'none'}:{server}"
+            self.label = f"kit, fast variant ({', '.join(changes) or 'no change'}; {server})"
+        elif server != "daphne":
+            raise ValueError("the project as LiveServer serves it runs on daphne; pass fast= for another server")
+        self.name = name or self.name
+        self.source = same_database_as
         self.live = LiveServer(project_dir=project_dir, redis_url=redis_url, env=env,
-                               layer_prefix=f"bench{uuid.uuid4().hex[:8]}")
+                               layer_prefix=f"bench{uuid.uuid4().hex[:8]}",
+                               db_path=same_database_as.live.db_path if same_database_as else None)
         self.server, self.redis_url = self.live, redis_url
+        if fast is not None:
+            self.server = ServerProcess("kit.fast.asgi:application", self.live.env, server=server,
+                                        cwd=self.live.project_dir)
         if hops:
             self.name += "-hops"
             self.label += ", each hop timed (kit/bench/hops.py)"
@@ -64,6 +84,11 @@ class KitSystem(System):
         self.tokens = []
 
     def start(self, devices):
+        if self.source is not None:
+            self.live.migrated = True  # the source's database: migrated, credentials issued
+            self.server.start()
+            self.api_headers, self.tokens = self.source.api_headers, self.source.tokens
+            return self
         if self.server is not self.live:
             self.live.manage("migrate", "--noinput")  # LiveServer.start does it itself
         self.server.start()
