@@ -86,6 +86,10 @@ class LiveServer:
         self.port = None
         self.migrated = False
         self.daphne_args = list(daphne_args)  # extra daphne options, e.g. ("--ping-interval", "300")
+        # KIT_SERVED=fast: the fast variant on uvicorn (kit/fast/serve.py), e.g. to run tests against it.
+        self.fast = os.environ.get("KIT_SERVED") == "fast"
+        if self.fast:
+            self.env["DJANGO_SETTINGS_MODULE"] = "kit.fast.settings"
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -107,6 +111,10 @@ class LiveServer:
             self.port = self.port or free_port()
             command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                        "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
+            if self.fast:
+                from kit.fast.serve import APPLICATION, uvicorn_command
+
+                command = uvicorn_command(APPLICATION, self.port)
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
                     command, cwd=self.project_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -170,11 +178,16 @@ class LiveServer:
         atexit.unregister(self.close)
 
     def channel_layer(self):
-        """A channel layer in the caller's process that reaches this server's consumers (Redis only)."""
+        """A channel layer in the caller's process that reaches this server's consumers (Redis only):
+        the same kind as the server's (the fast variant's is a pub/sub layer)."""
         from channels_redis.core import RedisChannelLayer
 
         if not self.redis_url:
             raise ServerFailed("this server uses the in-memory layer: no other process can reach it")
+        if self.fast:
+            from kit.fast.layer import OutsideLayer
+
+            return OutsideLayer(hosts=[self.redis_url], prefix=self.layer_prefix)
         return RedisChannelLayer(hosts=[self.redis_url], prefix=self.layer_prefix)
 
     # -- management commands ---------------------------------------------------------------

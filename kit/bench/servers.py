@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from kit import REPO_DIR
+from kit.fast.serve import uvicorn_command
 from kit.live_server import _die_with_parent, free_port, stop_process_group
 
 START_TIMEOUT = 30
@@ -25,10 +26,8 @@ def server_command(server, app, port):
     """The command line serving `app` (module:attribute) on 127.0.0.1:port."""
     if server == "daphne":
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
-    if server == "uvicorn":
-        # uvloop and httptools are what `uvicorn[standard]` brings; no access log, as daphne's default.
-        return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
-                "--http", "httptools", "--lifespan", "off", "--no-access-log", "--log-level", "warning", app]
+    if server == "uvicorn":  # the fast variant's server, with its options (kit/fast/serve.py)
+        return uvicorn_command(app, port)
     raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
 
 

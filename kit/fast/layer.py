@@ -76,3 +76,23 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
             self._layers[loop] = BoundedLoopLayer(*self._args, **self._kwargs, channel_layer=self)
             _wrap_close(self, loop)  # as the library does: the loop's layer closes with the loop
         return self._layers[loop]
+
+
+class OutsideLayer(RedisPubSubChannelLayer):
+    """The layer a script or a test uses to reach the fast variant's consumers from outside the
+    server (LiveServer.channel_layer), with the core layer's close_pools() that callers expect."""
+
+    async def close_pools(self):
+        await self.flush()  # the pub/sub layer's way to close its connections
+
+
+class OneLineErrors(logging.Filter):
+    """channels-redis's pub/sub receiver logs every failed read with its traceback, once a second
+    while Redis is down; this keeps one line per failure (what failed), as the kit's logs do."""
+
+    def filter(self, record):
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg, record.args = f"{record.getMessage()}: {error.__class__.__name__}: {error}", ()
+            record.exc_info = record.exc_text = None
+        return True

@@ -13,3 +13,11 @@ if REDIS_URL and "pubsub" in FAST_CHANGES:  # noqa: F405
     _core = CHANNEL_LAYERS["default"]["CONFIG"]  # noqa: F405
     CHANNEL_LAYERS = {"default": {"BACKEND": "kit.fast.layer.BoundedPubSubChannelLayer", "CONFIG": {
         "hosts": _core["hosts"], "prefix": _core["prefix"], "capacity": _core.get("capacity", 100)}}}
+
+    # The pub/sub layer's receiver logs a traceback a second while Redis is away: one line instead.
+    LOGGING = {**LOGGING, "filters": {**LOGGING.get("filters", {}),  # noqa: F405
+                                      "one_line": {"()": "kit.fast.layer.OneLineErrors"}}}
+    LOGGING["handlers"] = {**LOGGING["handlers"], "one_line_console": {
+        "class": "logging.StreamHandler", "filters": ["one_line"]}}
+    LOGGING["loggers"] = {**LOGGING["loggers"], "channels_redis.pubsub": {
+        "handlers": ["one_line_console"], "level": "WARNING", "propagate": False}}
