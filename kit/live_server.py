@@ -64,7 +64,7 @@ def _die_with_parent():
 
 class LiveServer:
     def __init__(self, project_dir=PROJECT_DIR, redis_url=None, db_path=None, layer_prefix=None,
-                 debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=()):
+                 debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=(), fast=None):
         self.project_dir = Path(project_dir).resolve()
         self.workdir = tempfile.mkdtemp(prefix="kit-server-")  # log and default db; removed at exit
         atexit.register(self.close)
@@ -86,8 +86,9 @@ class LiveServer:
         self.port = None
         self.migrated = False
         self.daphne_args = list(daphne_args)  # extra daphne options, e.g. ("--ping-interval", "300")
-        # KIT_SERVED=fast: the fast variant on uvicorn (kit/fast/serve.py), e.g. to run tests against it.
-        self.fast = os.environ.get("KIT_SERVED") == "fast"
+        # fast=True or KIT_SERVED=fast: the fast variant on uvicorn (kit/fast/serve.py): `make demo`
+        # serves it, and tests run against it with KIT_SERVED=fast.
+        self.fast = os.environ.get("KIT_SERVED") == "fast" if fast is None else fast
         if self.fast:
             self.env["DJANGO_SETTINGS_MODULE"] = "kit.fast.settings"
 
