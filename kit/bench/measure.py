@@ -43,7 +43,10 @@ async def open_devices(system, count, progress, description, concurrency=25):
     with bar(count, description, progress) as shown:
         async def open_one(device):
             async with limit:
-                await device.open()
+                try:
+                    await device.open()
+                except ConnectionRefusedError as exc:  # say which system refused which socket
+                    raise ConnectionRefusedError(f"{system.name}: {device.path}: {exc}") from exc
                 shown.update()
 
         await asyncio.gather(*(open_one(device) for device in devices))

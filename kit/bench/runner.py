@@ -84,8 +84,8 @@ async def run_async(systems, workload, progress=None, figures_wanted=ALL_FIGURES
     devices = max(workload["fanout_devices"], workload["idle_connections"]) + 8
     started = time.monotonic()
     try:
-        for system in systems:
-            system.start(devices)
+        for system in systems:  # one at a time: a server started from a worker thread would get
+            system.start(devices)  # SIGTERM when that thread ends (LiveServer's parent-death signal)
         if "memory" in figures_wanted:
             for system in systems:
                 found, rss = await measure.idle_memory(system, workload["idle_connections"], progress)
