@@ -16,6 +16,7 @@ from kit import REPO_DIR
 from kit.bench.__main__ import FIGURES
 from kit.bench.client import DeviceClient, HttpClient, chunked_body, client_frame
 from kit.bench.profile import Sampler, py_spy
+from kit.bench.report import DOCS_END, DOCS_START
 from kit.bench.servers import ServerProcess
 
 SYSTEMS = ("kit", "kit-plain", "floor", "floor-redis", "seed")
@@ -24,15 +25,17 @@ FLOORS = ("floor", "floor-redis")
 
 @pytest.fixture(scope="module")
 def quick_run(redis_url, tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    folder = tmp_path_factory.mktemp("bench")
+    out, docs = folder / "bench.json", folder / "bench.md"
+    docs.write_text((REPO_DIR / "docs" / "bench.md").read_text())
     # --profile and --hops: the full run's explanations (py-spy, hop timing) are exercised here too.
     command = [sys.executable, "-m", "kit.bench", "--quick", "--progress", "off", "--out", str(out),
-               "--profile", "kit", "--hops", "20", "--passes", "3"]
+               "--profile", "kit", "--hops", "20", "--passes", "3", "--write-docs", str(docs)]
     result = subprocess.run(command,
                             cwd=REPO_DIR, env={**os.environ, "REDIS_URL": redis_url}, capture_output=True,
                             text=True, timeout=240, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout, json.loads(out.read_text())
+    return result.stdout, json.loads(out.read_text()), docs.read_text()
 
 
 def positive(value):
@@ -41,7 +44,7 @@ def positive(value):
 
 @pytest.mark.timeout(300)
 def test_quick_bench_reports_every_figure_for_every_system(quick_run):
-    _, report = quick_run
+    _, report, _ = quick_run
     assert report["quick"] is True and report["passes"] == 3
     assert list(report["systems"]) == list(SYSTEMS)  # measured in this order in every pass
     for name in SYSTEMS:
@@ -56,7 +59,7 @@ def test_quick_bench_reports_every_figure_for_every_system(quick_run):
 
 @pytest.mark.timeout(300)
 def test_each_figure_is_the_median_of_the_passes_with_its_spread(quick_run):
-    _, report = quick_run
+    _, report, _ = quick_run
     for name in SYSTEMS:
         for key, value in report["systems"][name].items():
             found = report["spread"][name][key]
@@ -68,14 +71,14 @@ def test_each_figure_is_the_median_of_the_passes_with_its_spread(quick_run):
 
 @pytest.mark.timeout(300)
 def test_only_the_seed_pattern_lacks_command_round_trips(quick_run):
-    _, report = quick_run
+    _, report, _ = quick_run
     assert set(report["not_measured"]) == {"seed"}
     assert set(report["not_measured"]["seed"]) == {"command_rtt_p50_ms"}
 
 
 @pytest.mark.timeout(300)
 def test_ratios_to_both_floors_are_taken_pass_by_pass(quick_run):
-    _, report = quick_run
+    _, report, _ = quick_run
     assert set(report["ratios"]) == set(FLOORS)
     for floor in FLOORS:
         for name in set(SYSTEMS) - {floor}:
@@ -90,7 +93,7 @@ def test_ratios_to_both_floors_are_taken_pass_by_pass(quick_run):
 
 @pytest.mark.timeout(300)
 def test_the_issues_goals_are_reported_not_asserted(quick_run):
-    _, report = quick_run
+    _, report, _ = quick_run
     goals = report["targets"]
     assert set(goals) == {"latency_p50_ms", "latency_p99_ms", "fanout_per_s", "command_rtt_p50_ms",
                           "memory_per_connection_kib"}
@@ -105,7 +108,7 @@ def test_the_issues_goals_are_reported_not_asserted(quick_run):
 
 @pytest.mark.timeout(300)
 def test_table_shows_figures_ratios_and_goals(quick_run):
-    stdout, report = quick_run
+    stdout, report, _ = quick_run
     for _, label, _ in FIGURES:
         assert label in stdout
     for column in ("kit/floor", "kit/floor-redis", "seed/floor", "seed/floor-redis"):
@@ -116,8 +119,20 @@ def test_table_shows_figures_ratios_and_goals(quick_run):
 
 
 @pytest.mark.timeout(300)
+def test_make_bench_writes_its_figures_into_the_docs(quick_run):
+    _, report, docs = quick_run
+    before, _, rest = docs.partition(DOCS_START)
+    written, _, after = rest.partition(DOCS_END)
+    assert before.startswith("# Scaling out") and "## From step 3's design" in after  # the rest is kept
+    assert "(filled in by `make bench`)" not in written
+    assert "| figure | " + " | ".join(SYSTEMS) + " |" in written
+    for check in report["targets"].values():
+        assert f"{check['text']}: " in written and ("**met**" if check["met"] else "**MISSED**") in written
+
+
+@pytest.mark.timeout(300)
 def test_cpu_per_operation_counts_server_client_and_redis(quick_run):
-    stdout, report = quick_run
+    stdout, report, _ = quick_run
     for name in SYSTEMS:
         latency, fanout = report["details"][name]["latency"], report["details"][name]["fanout"]
         for value in (latency["server_cpu_ms_per_push"], latency["client_cpu_ms_per_push"],
@@ -131,7 +146,7 @@ def test_cpu_per_operation_counts_server_client_and_redis(quick_run):
 
 @pytest.mark.timeout(300)
 def test_kit_push_is_split_into_hops(quick_run):
-    _, report = quick_run
+    _, report, _ = quick_run
     for variant in ("kit", "kit-lean"):
         hops = report["hops"][variant]["hops"]
         for hop in ("API key check (DB)", "device lookup (DB)", "group_send (Redis)", "layer to consumer",
@@ -157,7 +172,7 @@ def py_spy_can_attach_to_a_sibling():
 
 @pytest.mark.timeout(300)
 def test_kit_server_is_profiled_in_a_pass_of_its_own_wherever_py_spy_may_attach(quick_run):
-    stdout, report = quick_run
+    stdout, report, _ = quick_run
     assert set(report["profiles"]) == {"kit"}
     assert all("profile" not in report["details"][name]["latency"] for name in SYSTEMS)  # measured passes: none
     profile = report["profiles"]["kit"]["latency"]

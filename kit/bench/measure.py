@@ -45,8 +45,9 @@ async def open_devices(system, count, progress, description, concurrency=25):
             async with limit:
                 try:
                     await device.open()
-                except ConnectionRefusedError as exc:  # say which system refused which socket
-                    raise ConnectionRefusedError(f"{system.name}: {device.path}: {exc}") from exc
+                except ConnectionRefusedError as exc:  # say which system refused which socket, and why
+                    raise ConnectionRefusedError(f"{system.name}: {device.path}: {exc}; its server's log ends:\n"
+                                                 f"{system.log_tail()}") from exc
                 shown.update()
 
         await asyncio.gather(*(open_one(device) for device in devices))

@@ -87,3 +87,41 @@ def cost_lines(report):
         parts = ", ".join(f"{hop} {value['median_ms']:.2f}" for hop, value in hops["hops"].items())
         lines.append(f"{name} push p50 {hops['latency_p50_ms']:.2f} ms; hop medians (ms; counts are counts): {parts}")
     return "\n".join(lines)
+
+
+DOCS_START, DOCS_END = "<!-- bench:start (make bench writes this part) -->", "<!-- bench:end -->"
+
+
+def markdown(report):
+    """The figures, the ratios to the Redis floor and the goals as Markdown, for docs/bench.md."""
+    names = list(report["systems"])
+    lines = ["| figure | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+    for key, label, _ in FIGURES:
+        lines.append(f"| {label} | " + " | ".join(with_spread(report["spread"][name].get(key)) for name in names) + " |")
+    subjects = [name for name in names if name in report.get("ratios", {}).get("floor-redis", {})]
+    if subjects:
+        lines += ["", "| ratio to the Redis floor, pass by pass | " + " | ".join(subjects) + " |",
+                  "| --- |" + " ---: |" * len(subjects)]
+        for key, label, _ in FIGURES:
+            lines.append(f"| {label} | " + " | ".join(
+                with_spread(report["ratios"]["floor-redis"][name].get(key), "x") for name in subjects) + " |")
+    if report.get("targets"):
+        lines += ["", "Goals of issue 14, for the kit:", ""]
+        for check in report["targets"].values():
+            unit = f" {check['unit']}" if "unit" in check else "x"
+            lines.append(f"- {check['text']}: {with_spread(check['spread'], unit)}: "
+                         f"**{'met' if check['met'] else 'MISSED'}**")
+    machine = report["machine"]
+    lines += ["", f"Measured {report['created']}: {machine['cpus']} CPUs ({machine['cpu_model']}), Python "
+              f"{machine['python']}, load average {machine['load_average_before'][0]:.1f} before the run, "
+              f"{report['passes']} interleaved passes (median, lowest-highest), Redis: {report['redis']['source']}."]
+    return "\n".join(lines)
+
+
+def write_docs(path, report):
+    """Replaces the part of `path` between the bench markers with markdown(report)."""
+    from pathlib import Path
+
+    text = Path(path).read_text()
+    start, end = text.index(DOCS_START) + len(DOCS_START), text.index(DOCS_END)
+    Path(path).write_text(text[:start] + "\n" + markdown(report) + "\n" + text[end:])

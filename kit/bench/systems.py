@@ -41,6 +41,14 @@ class System:
     def stop(self):
         self.server.stop()
 
+    def log_tail(self, lines=15):
+        """The last lines of the server's log, to explain a refusal."""
+        path = getattr(self.server, "log_path", None)
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path else "(no log)"
+        except OSError:
+            return "(no log)"
+
 
 class KitSystem(System):
     name, label, supports_command = "kit", "kit (project/)", True
