@@ -10,7 +10,7 @@ WITH_REDIS := $(PY) -m kit.redis_service run --
 # Jupyter refuses to run as root unless told (containers, CI machines).
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test lint doctor demo bench bench-quick grade starter setup setup-dev check-python clean help
+.PHONY: lab test lint doctor demo bench bench-quick grade gradescope bench-grade starter setup setup-dev check-python clean help
 
 help:
 	@echo "make lab     JupyterLab on notebooks/, with a Redis found or started"
@@ -20,6 +20,8 @@ help:
 	@echo "make demo    instructor mode: live project, Redis, simulated devices; prints URLs and login"
 	@echo "make bench   the kit (fast variant and step 3's design) vs both floors and the seed: ratios, goals, docs/bench.md's table"
 	@echo "make grade PROJECT=<dir> [OUT=<file>]   grade a project by the four steps: table + Gradescope results.json"
+	@echo "make grade SUBMISSIONS=<dir>            grade a class (folders or zips): gradebook.csv + each results.json"
+	@echo "make gradescope                         autograder.zip for Gradescope (setup.sh, run_autograder)"
 	@echo "make starter DEST=<dir>                 the learner's copy: every solution region replaced by a TODO stub"
 
 check-python:
@@ -64,12 +66,27 @@ bench: setup-dev
 bench-quick: setup-dev
 	$(WITH_REDIS) $(PY) -m kit.bench --quick $(BENCH_ARGS)
 
-# Grading works on a temporary copy of PROJECT (nothing is written into it) with its own Redis
-# key prefix, database, server and port per step. Exit status 0 whenever grading finished.
+# Grading (docs/grading.md): a copy of each submission runs sandboxed (bubblewrap and/or an
+# unprivileged user), its steps in parallel. Exit status 0 whenever grading finished.
+#   make grade PROJECT=<dir> [OUT=results.json]       one project: a table and results.json
+#   make grade SUBMISSIONS=<dir> [GRADES=<dir>]       a class: gradebook.csv and each results.json
 OUT ?= results.json
+GRADES ?=
 grade: setup-dev
-	@if [ -z "$(PROJECT)" ]; then echo "usage: make grade PROJECT=<project dir> [OUT=results.json]"; exit 2; fi
-	$(PY) -m kit.grade "$(PROJECT)" --out "$(OUT)"
+	@if [ -n "$(SUBMISSIONS)" ]; then \
+	  $(PY) -m kit.batch "$(SUBMISSIONS)" $(if $(GRADES),--grades "$(GRADES)"); \
+	elif [ -n "$(PROJECT)" ]; then \
+	  $(PY) -m kit.grade "$(PROJECT)" --out "$(OUT)"; \
+	else echo "usage: make grade PROJECT=<project dir> [OUT=results.json] | make grade SUBMISSIONS=<dir> [GRADES=<dir>]"; exit 2; fi
+
+# Gradescope's autograder.zip: setup.sh and run_autograder around the kit (no reference solution).
+gradescope: setup-dev
+	$(PY) -m kit.gradescope build --out autograder.zip
+
+# Grading speed: the reference alone, then a class of 20 (printed figures, goals 12 s and 3 min).
+BENCH_GRADE_ARGS ?=
+bench-grade: setup-dev
+	$(PY) -m kit.grade_bench $(BENCH_GRADE_ARGS)
 
 starter: setup
 	@if [ -z "$(DEST)" ]; then echo "usage: make starter DEST=<new directory>"; exit 2; fi

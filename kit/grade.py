@@ -4,13 +4,15 @@
     python -m kit.grade PROJECT [--out results.json] [--steps 1,3] [--public-only]
     kit.grade.self_check(1)     # in a notebook: step 1's public tests against project/
 
-The submission is copied to a temporary directory first (nothing is written into it). A quick
-start-up check runs first; then every step gets its own pytest process, and through the grading
-conftest its own server, database, port and Redis key prefix. Every wait has a limit: a test
-(pytest-timeout), a step (wall clock), the start-up check. Points per step are shared equally
-among its test functions (a parametrized one counts once, its cases share its part).
+The submission is copied into a sandbox area (kit.sandbox; nothing is written into the directory
+given), migrated and given its grading credentials once (kit.grading_seed). Then the start-up
+check and the steps run in parallel: every step its own pytest process and, through the grading
+conftest, its own sandboxed server, copy of the database, port and Redis key prefix. Every wait
+has a limit: a test (pytest-timeout), a step (wall clock), the preparation, the start-up check.
+Points and reports: kit.grade_report. A whole class: kit.batch; Gradescope: kit.gradescope.
 """
 import argparse
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -20,15 +22,15 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
-from kit import PROJECT_DIR, REPO_DIR
+from kit import PROJECT_DIR, REPO_DIR, grading_seed
+# The grade's parts and reports, part of this module's API (kit.grade.total, results_json, ...).
+from kit.grade_report import RESULTS_SCHEMA, STEPS, StepResult, results_json, table, total  # noqa: F401
 from kit.live_server import LiveServer, ServerFailed, stop_process_group
+from kit.sandbox import ENV_VAR, Sandbox, describe, slot
 
 GRADING_DIR = REPO_DIR / "tests" / "grading"
-STEPS = {1: ("echo", 20), 2: ("groups", 30), 3: ("bridge", 30), 4: ("commands & presence", 20)}
 STEP_TIMEOUT = 300  # seconds of wall clock for one step's pytest process
 TEST_TIMEOUT = 45  # seconds for one test (pytest-timeout)
 START_TIMEOUT = 30  # seconds for the submission's server to answer in the start-up check
@@ -40,50 +42,6 @@ class GraderError(RuntimeError):
     """The grader itself cannot run (no project directory, no Redis, no pytest)."""
 
 
-@dataclass
-class StepResult:
-    step: int
-    tests: list = field(default_factory=list)  # the plugin's lines, one per test case
-    note: str = ""  # why the step's run ended early, if it did
-    seconds: float = 0.0
-
-    @property
-    def name(self):
-        return STEPS[self.step][0]
-
-    @property
-    def max_points(self):
-        return STEPS[self.step][1]
-
-    def functions(self):
-        """Test functions in order: {function: [cases]}."""
-        grouped = {}
-        for case in self.tests:
-            grouped.setdefault(case["function"], []).append(case)
-        return grouped
-
-    def credit(self, cases):
-        return Fraction(sum(case["outcome"] == "passed" for case in cases), len(cases))
-
-    def points(self):
-        functions = self.functions()
-        if not functions:
-            return Fraction(0)
-        return self.max_points * sum(self.credit(cases) for cases in functions.values()) / len(functions)
-
-    def passed_functions(self):
-        return sum(self.credit(cases) == 1 for cases in self.functions().values())
-
-    def first_failure(self, reveal_hidden=True):
-        """The first failed test and why: public tests first; a hidden one unnamed unless revealed."""
-        failed = [case for case in self.tests if case["outcome"] != "passed"]
-        for case in sorted(failed, key=lambda case: case["hidden"]):
-            if case["hidden"] and not reveal_hidden:
-                return "a hidden test failed (details after grades are published)"
-            return f"{case['title']}: {case['reason']}"
-        return self.note
-
-
 # -- running one step's tests ---------------------------------------------------------------
 def marker_expression(step, hidden):
     return f"step{step}" if hidden else f"step{step} and not hidden"
@@ -91,8 +49,11 @@ def marker_expression(step, hidden):
 
 def _pytest(args, env, timeout, log_path):
     """Runs pytest in its own process group; kills the whole group when time is up. -> note."""
+    # Only the plugins grading needs: autoloading every installed one costs 1.5 s per process.
+    env = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     command = [sys.executable, "-m", "pytest", str(GRADING_DIR), "-p", "kit.grading_plugin",
-               "-p", "no:cacheprovider", "-q", "--no-header", "-o", "console_output_style=classic",
+               "-p", "pytest_asyncio.plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider",
+               "-q", "--no-header", "-o", "console_output_style=classic",
                # --tb=line: no source formatting. The plugin says why in plain words, and Python 3.11's
                # ast.parse can fail inside pytest's formatting after a deep failure (an INTERNALERROR).
                "--tb=line", *args]
@@ -116,17 +77,32 @@ def _read_report(path):
     return []
 
 
-def _base_env(project_dir, redis_url, report_path):
+def _base_env(project_dir, redis_url, report_path, sandbox=None, db_template=None, seed=None):
     env = {**os.environ, "KIT_PROJECT_DIR": str(project_dir), "KIT_GRADING_REPORT": str(report_path),
            "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("KIT_GRADING_COLLECT", None)
+    for name in ("KIT_GRADING_COLLECT", "KIT_GRADING_DB", "KIT_GRADING_SEED", ENV_VAR):
+        env.pop(name, None)
     if redis_url:
         env["REDIS_URL"] = redis_url
+    if sandbox:
+        env[ENV_VAR] = sandbox.to_env()
+    if db_template:  # a database the grader migrated and seeded once, and its credentials
+        env.update(KIT_GRADING_DB=str(db_template), KIT_GRADING_SEED=str(seed))
     return env
+
+
+_collected = {}  # (steps, hidden) -> cases: the kit's tests do not change while a process grades
 
 
 def collect(steps, hidden, workdir):
     """The test cases of steps (from the kit's tests, not the submission): the denominators."""
+    key = (tuple(steps), hidden)
+    if key not in _collected:
+        _collected[key] = _collect(steps, hidden, workdir)
+    return {step: list(cases) for step, cases in _collected[key].items()}
+
+
+def _collect(steps, hidden, workdir):
     report = Path(workdir) / f"collect-{uuid.uuid4().hex[:6]}.jsonl"
     env = {**_base_env(PROJECT_DIR, None, report), "KIT_GRADING_COLLECT": "1"}
     expression = " or ".join(f"({marker_expression(step, hidden)})" for step in steps)
@@ -140,18 +116,17 @@ def collect(steps, hidden, workdir):
 
 
 def run_step(step, project_dir, hidden=True, redis_url=None, workdir=None, timeout=STEP_TIMEOUT,
-             skip_reason=None, expected=None):
+             skip_reason=None, expected=None, sandbox=None, db_template=None, seed=None):
     """One step's tests against project_dir in a pytest process of its own -> StepResult."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="kit-grade-"))
     started = time.monotonic()
     expected = expected or collect([step], hidden, workdir)[step]
     result = StepResult(step)
     if skip_reason:
-        result.note = skip_reason
-        result.tests = [{**case, "outcome": "failed", "reason": skip_reason} for case in expected]
-        return result
+        result.tests = expected
+        return skipped(result, skip_reason)
     report = workdir / f"step{step}.jsonl"
-    env = _base_env(project_dir, redis_url, report)
+    env = _base_env(project_dir, redis_url, report, sandbox, db_template, seed)
     result.note = _pytest(["-m", marker_expression(step, hidden), f"--timeout={TEST_TIMEOUT}"], env, timeout,
                           workdir / f"step{step}.log")
     done = {case["nodeid"]: case for case in _read_report(report)}
@@ -162,21 +137,51 @@ def run_step(step, project_dir, hidden=True, redis_url=None, workdir=None, timeo
 
 
 # -- the whole submission ---------------------------------------------------------------------
-def copy_submission(project_dir, workdir):
-    copy = Path(workdir) / "project"
+def copy_submission(project_dir, area):
+    """The submission's copy in its sandbox area (symlinks copied as links, never followed)."""
+    copy = Path(area) / "project"
     shutil.copytree(project_dir, copy, ignore=COPY_IGNORE, symlinks=True)
     return copy
 
 
-def startup_check(project_copy, redis_url):
-    """Migrates and starts the submission once. -> "" if it answered, else the reason in plain words."""
+def _server(project_copy, redis_url, sandbox, db_path):
+    return LiveServer(project_dir=project_copy, redis_url=redis_url, layer_prefix=f"check{uuid.uuid4().hex[:8]}",
+                      env={"PYTHONDONTWRITEBYTECODE": "1"}, start_timeout=START_TIMEOUT, db_path=db_path,
+                      launcher=sandbox.launcher if sandbox else None)
+
+
+def prepare(project_copy, redis_url, sandbox, db_path, seed_path):
+    """Migrates the submission into db_path (the database every step copies) and creates the grading
+    credentials there, in one `manage.py shell`. -> "" or why the project cannot be graded."""
     if not (project_copy / "manage.py").is_file():
         return "there is no manage.py in the project directory"
-    server = LiveServer(project_dir=project_copy, redis_url=redis_url, layer_prefix=f"check{uuid.uuid4().hex[:8]}",
-                        env={"PYTHONDONTWRITEBYTECODE": "1"}, start_timeout=START_TIMEOUT)
+    server = _server(project_copy, redis_url, sandbox, db_path)
+    script = grading_seed.script(grading_seed.new_device_ids(grading_seed.SEED_DEVICES), "grader", migrate=True)
     try:
-        server.manage("migrate", "--noinput", timeout=START_TIMEOUT)
-        server.migrated = True
+        seed = grading_seed.parse(server.manage("shell", "-c", script, timeout=START_TIMEOUT))
+    except subprocess.TimeoutExpired:
+        return f"`manage.py migrate` did not finish within {START_TIMEOUT} s (an import that never ends?)"
+    except ServerFailed as exc:  # "manage.py shell -c ... failed:\n<its stderr>"
+        stderr = str(exc).split(" failed:\n", 1)[-1].strip().splitlines()
+        why = stderr[-1][:300] if stderr else "it ended without a word (a limit hit?)"
+        return f"`manage.py migrate` failed: {why}"
+    finally:
+        server.close()
+    if not seed["migrated"]:
+        return "`manage.py migrate` did not finish (the project's shell printed nothing)"
+    Path(seed_path).write_text(json.dumps(seed), encoding="utf-8")
+    return ""
+
+
+def startup_check(project_copy, redis_url, sandbox=None, db_template=None):
+    """Starts the (migrated) submission once. -> "" if it answered, else the reason in plain words."""
+    db_path = Path(sandbox.area) / "check.sqlite3" if sandbox else None
+    server = _server(project_copy, redis_url, sandbox, db_path)
+    if db_template:
+        shutil.copyfile(db_template, server.db_path)
+        sandbox.own(server.db_path)
+    server.migrated = bool(db_template)
+    try:
         server.start()
         return ""
     except subprocess.TimeoutExpired:
@@ -189,114 +194,67 @@ def startup_check(project_copy, redis_url):
         server.close()
 
 
-def grade(project_dir, steps=(1, 2, 3, 4), hidden=True, redis_url=None, quiet=False):
-    """Grades project_dir -> (list of StepResult, seconds, startup problem or "")."""
+LONGEST_FIRST = (3, 4, 2, 1)  # parallel steps finish soonest when the slow ones start first
+
+
+def grade(project_dir, steps=(1, 2, 3, 4), hidden=True, redis_url=None, quiet=False, jobs=None, sandbox_mode=None,
+          private_redis=False):
+    """Grades project_dir -> (list of StepResult, seconds, startup problem or "").
+
+    The submission runs in a sandbox of its own (kit.sandbox). It is migrated once; then the
+    start-up check and the steps run `jobs` at a time (default: all: they mostly wait), each step with
+    its own server on a copy of the migrated database. private_redis: a Redis started for this
+    submission alone (batch grading), never a shared one."""
     from kit import redis_service
 
     project_dir = Path(project_dir).resolve()
     if not project_dir.is_dir():
         raise GraderError(f"no such project directory: {project_dir}")
     started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="kit-grade-"))
+    workdir = Path(tempfile.mkdtemp(prefix="kit-grade-"))  # the grader's own: reports, logs, the seed
     try:
         with contextlib.ExitStack() as stack:
             if not redis_url:
                 try:
-                    redis_url = stack.enter_context(redis_service.running(quiet=True)).url
+                    skip = ("REDIS_URL", "localhost:6379") if private_redis else ()
+                    redis_url = stack.enter_context(redis_service.running(quiet=True, skip=skip)).url
                 except redis_service.RedisUnavailable as exc:
                     raise GraderError(f"no Redis to grade with: {exc}")
-            expected = collect(steps, hidden, workdir)
-            copy = copy_submission(project_dir, workdir)
-            problem = startup_check(copy, redis_url)
+            pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(jobs or len(steps)))
+            side = stack.enter_context(concurrent.futures.ThreadPoolExecutor(1))  # collect, then the start-up check
+            collecting = side.submit(collect, steps, hidden, workdir)
+            box = Sandbox.create(stack.enter_context(slot()), sandbox_mode)
+            stack.callback(box.remove)  # kills whatever the submission left running, removes its area
+            copy = copy_submission(project_dir, box.area)
+            box.own(box.area)
+            db_template, seed = Path(box.area) / "migrated.sqlite3", workdir / "seed.json"
+            problem = prepare(copy, redis_url, box, db_template, seed)
+            expected = collecting.result()
+            checking = side.submit(startup_check, copy, redis_url, box, db_template) if not problem else None
+            futures = [pool.submit(run_step, step, copy, hidden=hidden, redis_url=redis_url, workdir=workdir,
+                                   skip_reason=problem or None, expected=expected[step], sandbox=box,
+                                   db_template=db_template, seed=seed)
+                       for step in sorted(steps, key=LONGEST_FIRST.index)]
+            problem = problem or checking.result()
             if problem and not quiet:
                 print(f"The submission does not start, every step gets 0: {problem.splitlines()[0]}")
-            results = []
-            for step in steps:
-                result = run_step(step, copy, hidden=hidden, redis_url=redis_url, workdir=workdir,
-                                  skip_reason=problem or None, expected=expected[step])
+            done = {}
+            for future in concurrent.futures.as_completed(futures):
+                result = future.result()
+                done[result.step] = skipped(result, problem) if problem else result
                 if not quiet:
-                    print(f"step {step} ({result.name}): {float(result.points()):g}/{result.max_points}"
-                          f" in {result.seconds:.0f} s", flush=True)
-                results.append(result)
-            return results, time.monotonic() - started, problem
+                    print(f"step {result.step} ({result.name}): {float(done[result.step].points()):g}/"
+                          f"{result.max_points} in {result.seconds:.0f} s", flush=True)
+            return [done[step] for step in steps], time.monotonic() - started, problem
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def total(results):
-    return sum((result.points() for result in results), Fraction(0))
-
-
-def table(results, reveal_hidden=True):
-    rows = [("step", "tests passed", "points", "first failure")]
-    for result in results:
-        functions = len(result.functions())
-        reason = result.first_failure(reveal_hidden) or "-"
-        rows.append((f"{result.step} {result.name}", f"{result.passed_functions()}/{functions}",
-                     f"{float(result.points()):.2f}/{result.max_points}", reason.splitlines()[0][:110]))
-    maximum = sum(result.max_points for result in results)
-    rows.append(("total", "", f"{float(total(results)):.2f}/{maximum}", ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}  {d}" for a, b, c, d in rows]
-    lines.insert(1, "-" * max(len(line) for line in lines))
-    return "\n".join(lines)
-
-
-def results_json(results, seconds, problem=""):
-    """Gradescope's results.json: one entry per test function."""
-    tests = []
-    for result in results:
-        functions = result.functions()
-        share = Fraction(result.max_points, len(functions)) if functions else Fraction(0)
-        for cases in functions.values():
-            first = cases[0]
-            failed = [case for case in cases if case["outcome"] != "passed"]
-            output = "; ".join(sorted({case["reason"] for case in failed}))[:2000] if failed else "passed"
-            if failed and first["doc"]:
-                output = f"{output}\nWhat is checked: {first['doc']}"
-            if failed and len(cases) > 1:
-                output = f"{len(cases) - len(failed)}/{len(cases)} cases passed. {output}"
-            tests.append({
-                "name": f"Step {result.step} ({result.name}): {first['title']}",
-                "score": round(float(share * result.credit(cases)), 4),
-                "max_score": round(float(share), 4),
-                "status": "failed" if failed else "passed",
-                "output": output,
-                "visibility": "after_published" if first["hidden"] else "visible",
-            })
-    return {
-        "score": round(float(total(results)), 2),
-        "execution_time": round(seconds, 1),
-        "output": (f"The submission does not start: {problem}\n\n" if problem else "") + table(results, False),
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
-        "tests": tests,
-    }
-
-
-RESULTS_SCHEMA = {
-    "type": "object",
-    "required": ["score", "execution_time", "tests"],
-    "properties": {
-        "score": {"type": "number", "minimum": 0},
-        "execution_time": {"type": "number", "minimum": 0},
-        "output": {"type": "string"},
-        "visibility": {"enum": ["visible", "hidden", "after_due_date", "after_published"]},
-        "stdout_visibility": {"enum": ["visible", "hidden", "after_due_date", "after_published"]},
-        "tests": {"type": "array", "items": {
-            "type": "object",
-            "required": ["name", "score", "max_score", "status", "output", "visibility"],
-            "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "score": {"type": "number", "minimum": 0},
-                "max_score": {"type": "number", "minimum": 0},
-                "status": {"enum": ["passed", "failed"]},
-                "output": {"type": "string"},
-                "visibility": {"enum": ["visible", "hidden", "after_due_date", "after_published"]},
-            },
-        }},
-    },
-}
+def skipped(result, reason):
+    """A step of a submission that does not start: every test failed, for that reason."""
+    result.note = reason
+    result.tests = [{**case, "outcome": "failed", "reason": reason} for case in result.tests]
+    return result
 
 
 # -- the notebooks' self-check ------------------------------------------------------------------
@@ -365,6 +323,7 @@ def main(argv=None):
         if not set(steps) <= set(STEPS):
             raise GraderError(f"steps are 1 to 4, not {args.steps}")
         print(f"Grading {Path(args.project).resolve()} (a temporary copy; the directory is not touched)")
+        print(f"Sandbox: {describe()}")
         results, seconds, problem = grade(args.project, steps=steps, hidden=not args.public_only)
     except GraderError as exc:
         print(f"The grader could not run: {exc}", file=sys.stderr)

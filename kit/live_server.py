@@ -64,18 +64,18 @@ def _die_with_parent():
 
 class LiveServer:
     def __init__(self, project_dir=PROJECT_DIR, redis_url=None, db_path=None, layer_prefix=None,
-                 debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=(), fast=None):
+                 debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=(), launcher=None, fast=None):
         self.project_dir = Path(project_dir).resolve()
         self.workdir = tempfile.mkdtemp(prefix="kit-server-")  # log and default db; removed at exit
         atexit.register(self.close)
         self.db_path = str(db_path or Path(self.workdir) / "db.sqlite3")
         self.log_path = Path(self.workdir) / "server.log"
         self.start_timeout = start_timeout
-        # PYTHONPATH: the harness's modules import as kit.harness.* next to the project's own.
-        python_path = os.pathsep.join(filter(None, [str(REPO_DIR), os.environ.get("PYTHONPATH")]))
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": HARNESS_SETTINGS,
-                    "PYTHONPATH": python_path, "DJANGO_DB_PATH": self.db_path,
-                    "DJANGO_DEBUG": "1" if debug else "0", **(env or {})}
+                    "DJANGO_DB_PATH": self.db_path, "DJANGO_DEBUG": "1" if debug else "0", **(env or {})}
+        # The server runs from the project directory: kit.harness.* and kit.serve import from the
+        # repository root, after any PYTHONPATH the caller set (the bench passes its own).
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.env.get("PYTHONPATH"), str(REPO_DIR)]))
         self.env.pop("REDIS_URL", None)
         if redis_url:
             self.env["REDIS_URL"] = redis_url
@@ -86,6 +86,8 @@ class LiveServer:
         self.port = None
         self.migrated = False
         self.daphne_args = list(daphne_args)  # extra daphne options, e.g. ("--ping-interval", "300")
+        # The grader's hook (kit.sandbox): (command, env) -> (command, env) for daphne and manage.py alike.
+        self.launcher = launcher or (lambda command, env: (command, env))
         # fast=True or KIT_SERVED=fast: the fast variant on uvicorn (kit/fast/serve.py): `make demo`
         # serves it, and tests run against it with KIT_SERVED=fast.
         self.fast = os.environ.get("KIT_SERVED") == "fast" if fast is None else fast
@@ -110,15 +112,17 @@ class LiveServer:
         # between our probe and the server's bind (daphne cannot adopt a socket): then try another.
         for attempt in range(3):
             self.port = self.port or free_port()
-            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+            # kit.serve: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
+            command = [sys.executable, "-m", "kit.serve", "-b", "127.0.0.1", "-p", str(self.port),
                        "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
             if self.fast:
                 from kit.fast.serve import APPLICATION, uvicorn_command
 
                 command = uvicorn_command(APPLICATION, self.port)
+            command, env = self.launcher(command, self.env)
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
-                    command, cwd=self.project_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                    command, cwd=self.project_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, start_new_session=True,
                     preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                 )
@@ -194,8 +198,9 @@ class LiveServer:
     # -- management commands ---------------------------------------------------------------
     def manage(self, *args, timeout=COMMAND_TIMEOUT):
         """Runs `python manage.py ARGS` against this server's database; returns its stdout."""
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=self.project_dir, env=self.env,
-                                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        command, env = self.launcher([sys.executable, "manage.py", *args], self.env)
+        result = subprocess.run(command, cwd=self.project_dir, env=env, capture_output=True, text=True,
+                                timeout=timeout, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise ServerFailed(f"manage.py {' '.join(args)} failed:\n{result.stderr.strip()[-2000:]}")
         return result.stdout.strip()

@@ -1,21 +1,24 @@
 """The grader's self-test: the reference gets 100, a fresh starter copy 0 on every step, each
-broken submission exactly the points of the steps it does not break, results.json in format.
+broken submission loses exactly the tests it breaks, results.json in format.
 
-Expected scores of the broken fixtures (tests/fixtures/broken.py), per step (20/30/30/20):
-  syntax_error_chat     20, 0, 27.14, 20  chat's routes refused (the rest keeps working); step 3 loses its
-                                          2 of 21 tests that need a chat socket (announcement, broadcast)
-  missing_module_echo    0, 30, 30, 20    echo's routes refused
-  never_accepts_echo     0, 30, 30, 20    every echo handshake times out (daphne, 5 s)
-  never_answers_chat    20, 6.43, 28.57, 20  only the error frames work (3 of 14 step-2 tests); the announcement fails
-  view_sleeps_forever   20, 30, 30, 6     command requests hang until the client gives up (10 s); presence and
-                                          the unknown-reply error frame still work (3 of 10 step-4 tests)
-  import_loops_forever   0, 30, 30, 20    echo's import is interrupted after 10 s; its routes refused
-  server_never_starts    0, 0, 0, 0       the ASGI module fails: the start-up check says why, steps are skipped
+What each broken fixture (tests/fixtures/broken.py) must fail, by test function; its points follow
+from the grader's rule (a step's points shared equally among its test functions), checked on its
+own below, so adding a grading test changes no number here:
+  syntax_error_chat      step 2 all (chat's routes refused); step 3 the two tests that need a chat socket
+  missing_module_echo    step 1 all (echo's routes refused)
+  never_accepts_echo     step 1 all (every echo handshake times out, daphne, 5 s)
+  forgets_group_discard  step 2 only the test that a member who left is removed from the group
+  never_answers_chat     step 2 all but the three error-frame tests; step 3 the announcement
+  view_sleeps_forever    step 4 all but presence and the unknown-reply error frame
+  import_loops_forever   step 1 all (echo's import is interrupted after 10 s)
+  server_never_starts    every step (the start-up check says why)
 """
 import json
+import shutil
 import subprocess
 import sys
 import time
+from fractions import Fraction
 
 import jsonschema
 import pytest
@@ -26,14 +29,32 @@ from kit import PROJECT_DIR, REPO_DIR, grade, redis_service, starter
 # Grading a whole submission takes up to about two minutes on a busy 2-core machine.
 pytestmark = pytest.mark.timeout(600)
 
-EXPECTED = {
-    "syntax_error_chat": (20, 0, 27.14, 20),
-    "missing_module_echo": (0, 30, 30, 20),
-    "never_accepts_echo": (0, 30, 30, 20),
-    "never_answers_chat": (20, 6.43, 28.57, 20),
-    "view_sleeps_forever": (20, 30, 30, 6),
-    "import_loops_forever": (0, 30, 30, 20),
-    "server_never_starts": (0, 0, 0, 0),
+ALL = "all"
+
+
+def all_but(*functions):
+    return ("all but", frozenset(functions))
+
+
+CHAT_SOCKET_TESTS = {"test_step3_bridge.py::test_announcement_reaches_the_room_as_system_message",
+                     "test_step3_bridge.py::test_broadcast_reaches_every_device_and_no_chat_socket"}
+EXPECTED_FAILURES = {
+    "syntax_error_chat": {2: ALL, 3: CHAT_SOCKET_TESTS},
+    "missing_module_echo": {1: ALL},
+    "never_accepts_echo": {1: ALL},
+    "forgets_group_discard": {2: {"test_step2_groups_hidden.py::"
+                                  "test_a_member_who_left_is_removed_from_the_group_and_others_still_receive"}},
+    "never_answers_chat": {
+        2: all_but("test_step2_groups.py::test_a_too_large_message_gets_an_error",
+                   "test_step2_groups.py::test_bad_frames_get_an_error_frame",
+                   "test_step2_groups_hidden.py::test_binary_frame_gets_an_error_and_the_room_stays_quiet"),
+        3: {"test_step3_bridge.py::test_announcement_reaches_the_room_as_system_message"}},
+    "view_sleeps_forever": {
+        4: all_but("test_step4_commands.py::test_presence_lists_devices_online_and_offline",
+                   "test_step4_commands_hidden.py::test_presence_rows_have_the_contract_shape",
+                   "test_step4_commands_hidden.py::test_reply_with_unknown_id_gets_an_error_frame")},
+    "import_loops_forever": {1: ALL},
+    "server_never_starts": {1: ALL, 2: ALL, 3: ALL, 4: ALL},
 }
 
 
@@ -55,6 +76,22 @@ def graded(project, redis_url, **kwargs):
     return results, seconds, problem
 
 
+def failing_functions(result):
+    return {case["function"] for case in result.tests if case["outcome"] != "passed"}
+
+
+def expected_failures(result, expected):
+    """The set of functions a fixture must fail in this step, from EXPECTED_FAILURES' shorthand."""
+    functions = set(result.functions())
+    if expected == ALL:
+        return functions
+    if isinstance(expected, tuple):
+        assert expected[1] <= functions, f"EXPECTED_FAILURES names tests that do not exist: {expected[1] - functions}"
+        return functions - expected[1]
+    assert expected <= functions, f"EXPECTED_FAILURES names tests that do not exist: {expected - functions}"
+    return set(expected)
+
+
 def check_results_json(payload, results):
     jsonschema.validate(payload, grade.RESULTS_SCHEMA)
     assert payload["score"] == round(float(grade.total(results)), 2)
@@ -64,6 +101,21 @@ def check_results_json(payload, results):
         assert 0 <= test["score"] <= test["max_score"] + 1e-9
         assert (test["status"] == "passed") == (test["output"] == "passed")
     json.dumps(payload)
+
+
+def test_a_steps_points_are_shared_equally_among_its_test_functions():
+    """The rule every expected score follows: 4 functions of step 2 (30 points), one parametrized
+    with 2 cases of which one fails, one failing outright -> 30 * (1 + 1 + 1/2 + 0) / 4."""
+    cases = [("a", "passed"), ("b", "passed"), ("c", "passed"), ("c", "failed"), ("d", "failed")]
+    result = grade.StepResult(2, tests=[{"function": f, "outcome": o, "hidden": False, "title": f, "reason": "x"}
+                                        for f, o in cases])
+    assert result.points() == Fraction(30) * Fraction(5, 2) / 4
+    assert result.passed_functions() == 2
+
+
+def make_reference_copy(tmp_path):
+    shutil.copytree(PROJECT_DIR, tmp_path / "reference", ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3*"))
+    return tmp_path / "reference"
 
 
 def test_the_reference_grades_100_and_its_directory_is_untouched(tmp_path, redis_url):
@@ -80,13 +132,6 @@ def test_the_reference_grades_100_and_its_directory_is_untouched(tmp_path, redis
     assert {test["visibility"] for test in payload["tests"]} == {"visible", "after_published"}
 
 
-def make_reference_copy(tmp_path):
-    import shutil
-
-    shutil.copytree(PROJECT_DIR, tmp_path / "reference", ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3*"))
-    return tmp_path / "reference"
-
-
 def test_a_fresh_starter_copy_grades_0_on_every_step_and_finishes(tmp_path, redis_url):
     starter.write(tmp_path / "class")
     results, seconds, problem = graded(tmp_path / "class" / "project", redis_url)
@@ -101,11 +146,14 @@ def test_a_fresh_starter_copy_grades_0_on_every_step_and_finishes(tmp_path, redi
 @pytest.mark.parametrize("name", list(FIXTURES))
 def test_a_broken_submission_loses_only_what_it_breaks(tmp_path, redis_url, name):
     results, seconds, problem = graded(make(name, tmp_path), redis_url)
-    assert tuple(round(float(r.points()), 2) for r in results) == EXPECTED[name]
-    assert (problem != "") == (name == "server_never_starts")
     for result in results:
-        if result.points() < result.max_points:
+        expected = expected_failures(result, EXPECTED_FAILURES[name].get(result.step, set()))
+        assert failing_functions(result) == expected, f"step {result.step}"
+        passed = len(result.functions()) - len(expected)
+        assert result.points() == Fraction(result.max_points * passed, len(result.functions()))
+        if expected:
             assert result.first_failure(), f"step {result.step} lost points without a reason"
+    assert (problem != "") == (name == "server_never_starts")
     check_results_json(grade.results_json(results, seconds, problem), results)
 
 

@@ -1,6 +1,14 @@
 """Property-based tests (hypothesis) against a live server: whatever a client sends, no 500, no
-traceback, a clear error, the connection stays open, and other clients are not disturbed."""
+traceback, a clear error, the connection stays open, and other clients are not disturbed.
+
+Values include what the channel layer cannot carry (integers beyond 64 bits, lone surrogates,
+nesting past mysite/wire.py's limit) and what is not standard JSON (NaN, Infinity): json.dumps
+writes them (surrogates as \\ud800 escapes), the server must refuse them with a 400 or an error frame.
+"""
 import json
+import math
+
+import msgpack
 
 import httpx
 import pytest
@@ -10,16 +18,26 @@ from websockets.sync.client import connect
 
 from step4_support import assert_no_traceback, issue_devices, own_redis, start_server
 
+from mysite.wire import MAX_DEPTH  # noqa: E402  (step4_support puts project/ on sys.path)
+
 EXAMPLES = settings(max_examples=60, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 RECEIVE_TIMEOUT = 5
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)  # sendable as UTF-8
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+any_text = text | st.text(max_size=20)  # lone surrogates too: json.dumps escapes them as \ud800
+big_ints = st.integers(min_value=-(2**70), max_value=2**70) | st.sampled_from([2**64, 2**64 - 1, -(2**63) - 1])
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | big_ints | st.floats() | any_text,
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
                            max_leaves=12)
-# [[[...]]] nested a few hundred levels deep (valid) or thousands deep (past json's recursion limit, so
-# rejected). The band in between depends on the decoder's stack and is left out.
+# Values the server must refuse, alone or inside lists and objects.
+uncarriable = st.recursive(
+    st.sampled_from([2**64, -(2**63) - 1, math.nan, math.inf, -math.inf])
+    | st.text(alphabet=st.characters(categories=["Cs"]), min_size=1, max_size=3),
+    lambda inner: st.lists(inner, min_size=1, max_size=3) | st.dictionaries(any_text, inner, min_size=1, max_size=3),
+    max_leaves=4)
+# [[[...]]] nested up to a few hundred levels deep (refused past wire.MAX_DEPTH) or thousands deep (past
+# json's recursion limit).
 deeply_nested = (st.integers(min_value=200, max_value=400) | st.integers(min_value=3_000, max_value=30_000)).map(
     lambda depth: "[" * depth + "]" * depth)
 # Bodies: raw bytes, any JSON, and objects whose known keys hold values of any type.
@@ -29,6 +47,7 @@ bodies = st.one_of(
     st.fixed_dictionaries({}, optional={"data": json_values, "timeout": json_values, "text": json_values})
     .map(lambda value: json.dumps(value).encode()),
     st.just(b'{"data": "' + b"x" * 70_000 + b'"}'),  # over 64 KiB: 413
+    st.fixed_dictionaries({"data": uncarriable, "text": uncarriable}).map(lambda value: json.dumps(value).encode()),
     deeply_nested.map(lambda nested: ('{"data": %s, "text": %s}' % (nested, nested)).encode()[:65_000]),
 )
 
@@ -57,7 +76,7 @@ def device_socket(server, device_id, token):
 def assert_clear_response(response):
     assert response.status_code < 500, response.text
     assert "Traceback" not in response.text
-    payload = response.json()  # always JSON
+    payload = json.loads(response.text, parse_constant=lambda name: pytest.fail(f"{name} in a response"))
     if response.status_code >= 400:
         assert isinstance(payload["error"], str) and payload["error"].strip()
 
@@ -73,7 +92,8 @@ def receive_until(sock, frame_id):
 def test_http_bodies_never_give_500_and_bystander_devices_are_undisturbed(live):
     server, api, tokens = live
     paths = ["/api/devices/prop-1/messages/", "/api/devices/prop-1/commands/", "/api/broadcast/",
-             "/api/rooms/props/announcements/", "/api/devices/nobody/messages/"]
+             "/api/rooms/props/announcements/", "/api/devices/nobody/messages/",
+             "/api/devices/prop-3/messages/"]  # online: a value the layer cannot carry must not reach it
     with device_socket(server, "prop-3", tokens["prop-3"]) as bystander:
 
         @EXAMPLES
@@ -103,6 +123,7 @@ device_frames = st.one_of(
     st.fixed_dictionaries({"type": st.sampled_from(["reply", "command", "message"]) | text},
                           optional={"id": json_values, "data": json_values}).map(json.dumps),
     deeply_nested.map(lambda nested: '{"type": "reply", "id": "x", "data": %s}' % nested),
+    uncarriable.map(lambda value: json.dumps({"type": "reply", "id": "x", "data": value})),
 )
 
 
@@ -136,17 +157,38 @@ chat_frames = st.one_of(
     json_values.map(json.dumps),
     st.fixed_dictionaries({}, optional={"message": json_values | text, "extra": json_values}).map(json.dumps),
     deeply_nested.map(lambda nested: '{"message": "deep", "extra": %s}' % nested),
+    uncarriable.map(lambda value: json.dumps({"message": "x", "extra": value})),
+    uncarriable.map(lambda value: json.dumps({"message": value})),
 )
+
+
+def standard_json(frame):
+    """The frame's value if it is standard JSON the channel layer can carry, else None."""
+    try:
+        value = json.loads(frame, parse_constant=lambda name: math.nan)
+        msgpack.packb({"type": "chat.message", "message": value}, use_bin_type=True)  # the layer's own format
+    except (ValueError, RecursionError, OverflowError, UnicodeEncodeError, TypeError):
+        return None
+    return None if not_standard(value) else value
+
+
+def not_standard(value):
+    """NaN and Infinity anywhere in value (1e400 parses to inf), or nesting past the server's limit."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH or (isinstance(item, float) and not math.isfinite(item)):
+            return True
+        inner = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((element, depth + 1) for element in inner)
+    return False
 
 
 def expected_chat_message(frame):
     """The message the room must get for this frame, or None if the sender must get an error."""
     if isinstance(frame, bytes):
         return None
-    try:
-        value = json.loads(frame)
-    except (ValueError, RecursionError):
-        return None
+    value = standard_json(frame)
     if isinstance(value, dict) and isinstance(value.get("message"), str):
         return value["message"]
     return None

@@ -45,7 +45,7 @@ def learner_application():
 
 application = guards.Harness(learner_application())
 if settings.DEBUG:  # daphne serves no static files itself (runserver wraps the app the same way)
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from kit.harness.static_files import SafeStaticFilesHandler  # /static/%2e%2e/...: 404, not 500
 
-    application = ASGIStaticFilesHandler(application)
+    application = SafeStaticFilesHandler(application)
 get_resolver().url_patterns  # the URLconf now, in the main thread: its import has a time limit there

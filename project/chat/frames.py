@@ -1,8 +1,9 @@
 """What a chat client may send, checked before anything reaches the channel layer."""
-import json
 import re
 
-ROOM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # every chat_<room> is then a valid group name
+from mysite import wire
+
+ROOM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")  # valid group names; \Z, as "$" matches before a final "\n"
 MAX_MESSAGE_CHARS = 4000
 
 
@@ -16,7 +17,9 @@ def parse_chat_frame(text_data):
     if text_data is None:
         return None, "binary frames are not accepted: send JSON text like {\"message\": \"hi\"}"
     try:
-        frame = json.loads(text_data)
+        frame = wire.loads(text_data)
+    except wire.NotCarriable as exc:  # NaN, 2**64, "\ud800": not JSON the channel layer can carry
+        return None, f"frame cannot be accepted: {exc}"
     except (ValueError, RecursionError):  # RecursionError: [[[[...]]]] nested too deep
         return None, "frame is not valid JSON (or nested too deeply): send {\"message\": \"<text>\"}"
     if not isinstance(frame, dict):

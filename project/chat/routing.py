@@ -8,7 +8,7 @@ from chat.consumers import ChatConsumer
 websocket_urlpatterns = [
     # [A-Za-z0-9_.-], not \w: a Unicode room name would make an invalid group name.
     re_path(
-        r"^ws/chat/(?P<room>[A-Za-z0-9_.-]{1,64})/$",
+        r"^ws/chat/(?P<room>[A-Za-z0-9_.-]{1,64})/\Z",
         AllowedHostsOriginValidator(ChatConsumer.as_asgi()),
     ),
 ]

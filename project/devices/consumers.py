@@ -73,5 +73,9 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             self.pending.popitem(last=False)
         await self.send_frame({"type": "command", "id": event["id"], "data": event.get("data")})
 
+    async def device_revoked(self, event):
+        """Handles device.revoked (create_device gave this device a new token): this socket's token is void."""
+        await self.close(code=4401)
+
     async def send_frame(self, frame):
         await self.send(text_data=json.dumps(frame))

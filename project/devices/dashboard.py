@@ -17,7 +17,8 @@ from django.shortcuts import render
 
 from devices import commands, presence, views
 from devices.models import DEVICE_ID
-from mysite.api import ApiError
+from mysite import wire
+from mysite.api import ApiError, reporting_drops
 
 log = logging.getLogger("kit.dashboard")
 ACTIONS = ("message", "command", "broadcast")
@@ -39,7 +40,9 @@ def dashboard_page(request):
 def parse_dashboard_frame(text_data):
     """Returns (request, None) for a good action frame, (None, "what is wrong") otherwise."""
     try:
-        frame = json.loads(text_data or "") if len(text_data or "") <= MAX_FRAME_CHARS else None
+        frame = wire.loads(text_data or "") if len(text_data or "") <= MAX_FRAME_CHARS else None
+    except wire.NotCarriable as exc:  # NaN, 2**64, "\ud800": not JSON the channel layer can carry
+        return None, f"frame cannot be accepted: {exc}"
     except (ValueError, RecursionError):  # RecursionError: nested too deep
         frame = None
     if not isinstance(frame, dict):
@@ -101,14 +104,17 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         """Does what the API view would do; the outcome goes back as a result or an error frame."""
         action, data = frame["action"], frame["data"]
         try:
-            if action == "broadcast":
-                result = await views.broadcast_to_all(data)
-            else:
-                device = await views.get_device(frame["device"])
-                if action == "message":
-                    result = await views.push_to_device(device, data)
+            with reporting_drops() as drops:  # the API's overload report: 503 if queued for nobody
+                if action == "broadcast":
+                    result = await views.broadcast_to_all(data)
                 else:
-                    result = await commands.command_round_trip(device, data, frame["timeout"])
+                    device = await views.get_device(frame["device"])
+                    if action == "message":
+                        result = await views.push_to_device(device, data)
+                    else:
+                        result = await commands.command_round_trip(device, data, frame["timeout"])
+            if drops.not_queued:
+                result["not_queued"] = drops.not_queued
             await self.send_frame({"type": "result", "ref": ref, "action": action, "result": result})
         except ApiError as exc:
             await self.send_frame({"type": "error", "ref": ref, "action": action, "status": exc.status, "error": exc.message})

@@ -1,5 +1,5 @@
 """What a device may send, checked before anything reaches the channel layer."""
-import json
+from mysite import wire
 
 MAX_FRAME_CHARS = 64 * 1024
 
@@ -11,7 +11,9 @@ def parse_device_frame(text_data):
     if len(text_data) > MAX_FRAME_CHARS:
         return None, f"frame is too large: at most {MAX_FRAME_CHARS} characters"
     try:
-        frame = json.loads(text_data)
+        frame = wire.loads(text_data)
+    except wire.NotCarriable as exc:  # NaN, 2**64, "\ud800": not JSON the channel layer can carry
+        return None, f"frame cannot be accepted: {exc}"
     except (ValueError, RecursionError):  # RecursionError: [[[[...]]]] nested too deep
         return None, "frame is not valid JSON (or nested too deeply)"
     if not isinstance(frame, dict):

@@ -10,7 +10,7 @@ import secrets
 
 from django.db import models
 
-DEVICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # so device_<id> is a valid group name
+DEVICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")  # so device_<id> is a valid group name
 
 
 def hash_secret(secret):

@@ -5,5 +5,5 @@ from django.urls import re_path
 from echo.consumers import EchoConsumer
 
 websocket_urlpatterns = [
-    re_path(r"^ws/echo/$", EchoConsumer.as_asgi()),  # .as_asgi(): one consumer instance per socket
+    re_path(r"^ws/echo/\Z", EchoConsumer.as_asgi()),  # .as_asgi(): one consumer instance per socket
 ]

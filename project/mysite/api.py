@@ -6,14 +6,17 @@ sends can reach a 500. The views await the channel layer plainly; the decorator 
 time and turns an unreachable layer (Redis stopped or hung) into 503, as the contract promises.
 """
 import asyncio
+import contextlib
 import functools
-import json
 import logging
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from mysite import overload, wire
 
 log = logging.getLogger("kit.api")
 LAYER_TIMEOUT_SECONDS = 4  # the contract promises a 503 within 5 s when the layer is down
@@ -32,7 +35,11 @@ class ApiError(Exception):
 
 
 def error_response(status, message, **extra):
-    return JsonResponse({"error": message, **extra}, status=status)
+    """{"error": message}; every 503 (layer down or overloaded) says when to try again."""
+    response = JsonResponse({"error": message, **extra}, status=status, json_dumps_params=wire.STANDARD)
+    if status == 503:
+        response["Retry-After"] = str(overload.RETRY_AFTER_SECONDS)
+    return response
 
 
 def new_id():
@@ -57,11 +64,16 @@ def parse_body(request):
         raise ApiError(400, "Content-Length is not a number")
     if declared > settings.API_MAX_BODY_BYTES:
         raise ApiError(413, f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB")
-    raw = request.body
-    if len(raw) > settings.API_MAX_BODY_BYTES:
+    try:
+        raw = request.body
+    except RequestDataTooBig:  # a chunked body has no Content-Length: Django stops reading at the limit
+        raw = None
+    if raw is None or len(raw) > settings.API_MAX_BODY_BYTES:
         raise ApiError(413, f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB")
     try:
-        body = json.loads(raw)
+        body = wire.loads(raw)  # standard JSON the channel layer can carry, or a 400 saying why
+    except wire.NotCarriable as exc:
+        raise ApiError(400, f"body cannot be accepted: {exc}")
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[...]]]] nested too deep
         raise ApiError(400, "body is not valid JSON (or nested too deeply)")
     if not isinstance(body, dict):
@@ -88,8 +100,11 @@ def api_endpoint(*methods, parse_json=True, time_limit=LAYER_TIMEOUT_SECONDS):
                     return response
                 await authenticate_publisher(request)
                 body = parse_body(request) if parse_json else None
-                status, payload = await asyncio.wait_for(view(request, body, *args, **kwargs), time_limit)
-                return JsonResponse(payload, status=status, safe=False)
+                with reporting_drops() as drops:  # pushes the layer dropped for being over capacity
+                    status, payload = await asyncio.wait_for(view(request, body, *args, **kwargs), time_limit)
+                if drops.not_queued:  # some members got it: retrying would repeat it to them
+                    payload["not_queued"] = drops.not_queued
+                return JsonResponse(payload, status=status, safe=False, json_dumps_params=wire.STANDARD)
             except asyncio.TimeoutError:
                 return error_response(503, f"{LAYER_DOWN}: no answer within {time_limit} s")
             except ApiError as exc:
@@ -106,6 +121,18 @@ def api_endpoint(*methods, parse_json=True, time_limit=LAYER_TIMEOUT_SECONDS):
         return wrapper
 
     return decorate
+
+
+@contextlib.contextmanager
+def reporting_drops():
+    """Counts the pushes the layer drops inside; ApiError 503 on exit if none was queued for anyone."""
+    with overload.counting() as drops:
+        try:
+            yield drops
+        finally:
+            if drops.nothing_queued:  # also replaces a command's 504: it was never delivered
+                raise ApiError(503, "the server is overloaded: the push could not be queued; retry later",
+                               not_queued=drops.not_queued)
 
 
 async def authenticate_publisher(request):

@@ -14,8 +14,12 @@ def env_list(name, default):
 
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-not-secret-change-me-in-production")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1").lower() in ("1", "true", "yes", "on")
+# Off unless asked for: debug pages show tracebacks and settings to anyone who can reach the server.
+DEBUG = os.environ.get("DJANGO_DEBUG", "0").lower() in ("1", "true", "yes", "on")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# Pages served from another origin (a proxy in front), e.g. https://kit.example: for forms and
+# the dashboard socket alike (mysite/origins.py); the page's own origin needs no entry.
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "daphne",  # first, so that `runserver` serves ASGI (HTTP and WebSocket)
@@ -29,6 +33,7 @@ INSTALLED_APPS = [
     "echo",
     "chat",
     "devices",
+    "axes",  # login throttling (django-axes): see AXES_* below
 ]
 
 MIDDLEWARE = [
@@ -39,7 +44,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
 ]
+
+# Login throttling: after AXES_FAILURE_LIMIT wrong passwords for one username from one address,
+# that pair is locked out (429) for AXES_COOLOFF_TIME hours; a good login resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = 0.25
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "mysite.urls"
 ASGI_APPLICATION = "mysite.asgi.application"  # not mysite.routing.application (Channels 2)
@@ -105,10 +119,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # group_send's over-capacity reports reach the API request that caused them (mysite/overload.py).
+    "filters": {"layer_drops": {"()": "mysite.overload.CountDrops"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "kit": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # Django's and daphne's runserver lines print once, here, not again through root's handler.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # A bad Host header already gets its 400 (and an access log line): no traceback per probe.
+        "django.security.DisallowedHost": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        "channels_redis.core": {"level": "INFO", "filters": ["layer_drops"]},
     },
 }

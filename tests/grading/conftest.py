@@ -18,8 +18,9 @@ import websockets
 
 from contract_client import RECEIVE_TIMEOUT, browser_origin, recv_json
 
-from kit import PROJECT_DIR
+from kit import PROJECT_DIR, grading_seed
 from kit.live_server import LiveServer
+from kit.sandbox import Sandbox
 
 CHECK_TIMEOUT = 20  # seconds for one success-path check
 
@@ -32,8 +33,19 @@ def device_socket(server, device_id, token):
 
 @pytest.fixture(scope="session")
 def server(redis_url):
+    """The project's server. Under the grader: the submission's copy, run in its sandbox (kit.sandbox),
+    its database a copy of the one the grader migrated once (KIT_GRADING_DB)."""
     project = Path(os.environ.get("KIT_PROJECT_DIR", PROJECT_DIR))
-    live = LiveServer(project_dir=project, redis_url=redis_url, layer_prefix=f"grade{uuid.uuid4().hex[:8]}")
+    box = Sandbox.from_env()
+    db_path = Path(box.area) / f"db-{uuid.uuid4().hex[:8]}.sqlite3" if box else None
+    live = LiveServer(project_dir=project, redis_url=redis_url, layer_prefix=f"grade{uuid.uuid4().hex[:8]}",
+                      db_path=db_path, launcher=box.launcher if box else None)
+    template = os.environ.get("KIT_GRADING_DB")
+    if template and Path(template).is_file():
+        shutil.copyfile(template, live.db_path)
+        if box:
+            box.own(live.db_path)
+        live.migrated = True
     try:
         live.start()
         yield live
@@ -43,8 +55,14 @@ def server(redis_url):
 
 
 @pytest.fixture(scope="session")
-def api_key(server):
-    return server.manage("create_api_key", "grader").splitlines()[-1].strip()
+def seed():
+    """The API key and devices the grader created once in the migrated database (kit.grading_seed)."""
+    return grading_seed.load(os.environ.get("KIT_GRADING_SEED"))
+
+
+@pytest.fixture(scope="session")
+def api_key(server, seed):
+    return seed["api_key"] or server.manage("create_api_key", "grader").splitlines()[-1].strip()
 
 
 @pytest.fixture
@@ -65,8 +83,8 @@ class DevicePool:
 
     BATCH = 25
 
-    def __init__(self, server):
-        self.server, self.ready = server, []
+    def __init__(self, server, seeded=()):
+        self.server, self.ready = server, [tuple(device) for device in seeded]
 
     def take(self, prefix="dev"):
         if not self.ready:
@@ -74,19 +92,15 @@ class DevicePool:
         return self.ready.pop()
 
     def fill(self):
-        ids = [f"dev-{uuid.uuid4().hex[:8]}" for _ in range(self.BATCH)]
-        script = ("import io\nfrom django.core.management import call_command\n"
-                  f"for device_id in {ids!r}:\n"
-                  "    out = io.StringIO(); call_command('create_device', device_id, stdout=out)\n"
-                  "    print('DEVICE', device_id, out.getvalue().strip().splitlines()[-1])\n")
-        lines = self.server.manage("shell", "-c", script).splitlines()
-        self.ready = [tuple(line.split()[1:3]) for line in lines if line.startswith("DEVICE ")]
+        script = grading_seed.script(grading_seed.new_device_ids(self.BATCH))
+        made = grading_seed.parse(self.server.manage("shell", "-c", script))["devices"]
+        self.ready = [tuple(device) for device in made]
         assert len(self.ready) == self.BATCH, "create_device did not print a token for every device"
 
 
 @pytest.fixture(scope="session")
-def device_pool(server):
-    return DevicePool(server)
+def device_pool(server, seed):
+    return DevicePool(server, seed["devices"])
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
 """Step 2, hidden: more members, names at the edge, binary frames."""
 import asyncio
 import json
+import uuid
 
 import pytest
 
-from contract_client import assert_silent, browser_origin, recv_json
+from contract_client import RECEIVE_TIMEOUT, assert_silent, browser_origin, recv_json
 
 pytestmark = [pytest.mark.step2, pytest.mark.hidden]
 
@@ -36,10 +37,32 @@ async def test_binary_frame_gets_an_error_and_the_room_stays_quiet(join):
     await assert_silent(bob)
 
 
-async def test_a_member_who_left_receives_nothing_and_others_still_do(join):
-    alice, bob = await join("leaving"), await join("leaving")
+async def group_members(layer, group):
+    """The channels in a group, read from Redis where the core channels-redis layer keeps them."""
+    key = layer._group_key(group)
+    async with layer.connection(layer.consistent_hash(group)) as connection:
+        return await connection.zrange(key, 0, -1)
+
+
+async def members_once_settled(layer, group, expected, limit=RECEIVE_TIMEOUT):
+    """The group's member count once it equals expected, or what it still is after limit seconds."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while True:
+        count = len(await group_members(layer, group))
+        if count == expected or asyncio.get_running_loop().time() > deadline:
+            return count
+        await asyncio.sleep(0.05)
+
+
+async def test_a_member_who_left_is_removed_from_the_group_and_others_still_receive(join, outside_layer):
+    """disconnect() must group_discard: a socket that closed leaves chat_<room> (the layer keeps no dead
+    channels, which would fill with messages nobody reads), and the others still get messages."""
+    room = f"leaving-{uuid.uuid4().hex[:6]}"
+    alice, bob = await join(room), await join(room)
+    assert await members_once_settled(outside_layer, f"chat_{room}", 2) == 2, "both members must be in the group"
     await bob.close()
-    await asyncio.sleep(0.2)
+    left = await members_once_settled(outside_layer, f"chat_{room}", 1)
+    assert left == 1, f"after one of 2 members closed, chat_{room} still has {left} channels: no group_discard?"
     await alice.send(json.dumps({"message": "after bob left"}))
     assert (await recv_json(alice))["message"] == "after bob left"
 

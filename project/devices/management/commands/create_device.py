@@ -1,7 +1,9 @@
 """python manage.py create_device <device_id>: registers a device and prints its new token."""
+from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError
 
 from devices.models import DEVICE_ID, Device
+from devices.revocation import close_sockets_of
 
 
 class Command(BaseCommand):
@@ -16,4 +18,6 @@ class Command(BaseCommand):
         device, token, created = Device.objects.issue(device_id)
         if not created:
             self.stderr.write(f"Device {device_id!r} existed: it has a new token; the old one no longer works.")
+            if not async_to_sync(close_sockets_of)(device_id):  # sockets opened with the old token
+                self.stderr.write("Could not reach the channel layer: sockets open with the old token stay open.")
         self.stdout.write(token)
