@@ -116,9 +116,9 @@ class LiveServer:
             command = [sys.executable, "-m", "kit.serve", "-b", "127.0.0.1", "-p", str(self.port),
                        "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
             if self.fast:
-                from kit.fast.serve import APPLICATION, uvicorn_command
+                from kit.fast import serve
 
-                command = uvicorn_command(APPLICATION, self.port)
+                command = serve.command(self.port)
             command, env = self.launcher(command, self.env)
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(

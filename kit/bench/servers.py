@@ -1,4 +1,5 @@
-"""One server process for the bench: daphne (the kit's `runserver` server) or uvicorn (uvloop, httptools).
+"""One server process for the bench: daphne (the kit's `runserver` server), kit.serve (daphne with the
+kit's limits, what LiveServer runs) or uvicorn (uvloop, httptools).
 
     ServerProcess("kit.bench.floor:application", env, server="uvicorn").start()   # .port, .process
 
@@ -19,13 +20,13 @@ from kit.fast.serve import uvicorn_command
 from kit.live_server import _die_with_parent, free_port, stop_process_group
 
 START_TIMEOUT = 30
-SERVERS = ("daphne", "uvicorn")
+SERVERS = ("daphne", "kit.serve", "uvicorn")
 
 
 def server_command(server, app, port):
     """The command line serving `app` (module:attribute) on 127.0.0.1:port."""
-    if server == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+    if server in ("daphne", "kit.serve"):  # kit.serve: daphne with the kit's limits (kit/serve.py)
+        return [sys.executable, "-m", server, "-b", "127.0.0.1", "-p", str(port), app]
     if server == "uvicorn":  # the fast variant's server, with its options (kit/fast/serve.py)
         return uvicorn_command(app, port)
     raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
