@@ -14,7 +14,8 @@ import pytest
 
 from kit import REPO_DIR
 from kit.bench.__main__ import FIGURES
-from kit.bench.client import DeviceClient, HttpClient, chunked_body, client_frame
+from kit.bench.client import HttpClient, chunked_body
+from kit.bench.device_client import DeviceClient, client_frame
 from kit.bench.profile import Sampler, py_spy
 from kit.bench.report import DOCS_END, DOCS_START
 from kit.bench.servers import ServerProcess
@@ -147,14 +148,14 @@ def test_cpu_per_operation_counts_server_client_and_redis(quick_run):
 @pytest.mark.timeout(300)
 def test_kit_push_is_split_into_hops(quick_run):
     _, report, _ = quick_run
-    for variant in ("kit", "kit-lean"):
+    for variant in ("kit-plain", "kit-plain-lean"):
         hops = report["hops"][variant]["hops"]
         for hop in ("API key check (DB)", "device lookup (DB)", "group_send (Redis)", "layer to consumer",
                     "consumer handler", "whole HTTP request"):
             assert positive(hops[hop]["median_ms"]) and hops[hop]["count"] == 20, (variant, hop)
     # Without middleware the request makes fewer thread hand-offs: what lean_settings is there to show.
-    assert (report["hops"]["kit-lean"]["hops"]["thread hops per request (count)"]["median_ms"]
-            < report["hops"]["kit"]["hops"]["thread hops per request (count)"]["median_ms"])
+    assert (report["hops"]["kit-plain-lean"]["hops"]["thread hops per request (count)"]["median_ms"]
+            < report["hops"]["kit-plain"]["hops"]["thread hops per request (count)"]["median_ms"])
 
 
 def py_spy_can_attach_to_a_sibling():

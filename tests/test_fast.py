@@ -12,7 +12,8 @@ from unittest import mock
 import psutil
 import pytest
 
-from kit.bench.client import DeviceClient, HttpClient
+from kit.bench.client import HttpClient
+from kit.bench.device_client import DeviceClient
 from step4_support import api_client, assert_no_traceback, issue_devices, start_server, wait_until
 
 

@@ -75,8 +75,9 @@ def main(argv=None):
                             passes=args.passes)
         hops = args.hops if args.hops is not None else (0 if args.quick else 300)
         if hops:
-            report["hops"] = {"kit": asyncio.run(runner.hops_async(redis.url, hops, progress)),
-                              "kit-lean": asyncio.run(runner.hops_async(redis.url, hops, progress, lean=True))}
+            # Step 3's design as served (kit-plain), hop by hop; and the same without middleware.
+            report["hops"] = {"kit-plain": asyncio.run(runner.hops_async(redis.url, hops, progress)),
+                              "kit-plain-lean": asyncio.run(runner.hops_async(redis.url, hops, progress, lean=True))}
     report["quick"] = args.quick
     report["redis"] = {"source": redis.source}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
@@ -87,6 +88,9 @@ def main(argv=None):
     lost = {name: d["lost_deliveries"] for name, d in report["details"].items() if d.get("lost_deliveries")}
     if lost:
         print(f"lost deliveries in fan-out: {lost}")
+    failed = {name: d["command"] for name, d in report["details"].items() if d.get("command", {}).get("failed")}
+    if failed:
+        print(f"commands not answered (HTTP status: count, summed over the passes), and the device's error frames: {failed}")
     machine = report["machine"]
     print(f"\nmachine: {machine['cpus']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
           f"load before {machine['load_average_before'][0]:.2f}; {report['passes']} passes in {report['seconds']:.0f} s; "

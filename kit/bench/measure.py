@@ -6,11 +6,11 @@ import asyncio
 import time
 
 import psutil
-import redis
 from tqdm import tqdm  # the terminal bar (tqdm.auto would want ipywidgets in a notebook)
 
-from kit.bench.client import TIMEOUT, DeviceClient, HttpClient
-from kit.bench.profile import Sampler, summarize
+from kit.bench.client import TIMEOUT, HttpClient
+from kit.bench.device_client import DeviceClient
+from kit.bench.watch import Watch, watch_details
 
 WARMUP = 5  # unmeasured requests first: imports, thread pools and connections get made
 
@@ -58,51 +58,6 @@ async def close_devices(devices):
     await asyncio.gather(*(device.close() for device in devices))
 
 
-def redis_cpu(url):
-    """Seconds of CPU the Redis server has used (INFO cpu: user + system, main and child processes);
-    None without a Redis. The whole server's: jobs of others on the same Redis count too."""
-    if not url:
-        return None
-    client = redis.Redis.from_url(url, socket_timeout=TIMEOUT)
-    try:
-        info = client.info("cpu")
-    finally:
-        client.close()
-    return sum(float(info.get(key, 0)) for key in ("used_cpu_sys", "used_cpu_user",
-                                                   "used_cpu_sys_children", "used_cpu_user_children"))
-
-
-class Watch:
-    """Around a measured section: CPU time (user + system) of the server, of this process (the bench's
-    clients) and of Redis; a py-spy profile if asked (then the section is a profile pass, not a measured one)."""
-
-    def __init__(self, pid, profile=False, redis_url=None):
-        self.pid, self.profile, self.redis_url = pid, profile, redis_url
-        self.cpu_seconds, self.client_cpu_seconds, self.redis_cpu_seconds = 0.0, 0.0, None
-        self.components, self.samples, self.error = {}, 0, None
-
-    @staticmethod
-    def cpu(pid=None):
-        times = psutil.Process(pid).cpu_times()
-        return times.user + times.system
-
-    def __enter__(self):
-        self.sampler = Sampler(self.pid).__enter__() if self.profile else None
-        self.redis_started = redis_cpu(self.redis_url)
-        self.started, self.client_started = self.cpu(self.pid), self.cpu()
-        return self
-
-    def __exit__(self, *exc):
-        self.cpu_seconds = self.cpu(self.pid) - self.started
-        self.client_cpu_seconds = self.cpu() - self.client_started  # this process: the bench's own clients
-        if self.redis_started is not None:
-            self.redis_cpu_seconds = redis_cpu(self.redis_url) - self.redis_started
-        if self.sampler is not None:
-            self.sampler.__exit__(*exc)
-            self.error = self.sampler.error
-            self.components, self.samples = summarize(self.sampler.raw_path)
-
-
 async def latency(system, requests, progress=True, after_warmup=None, profile=False):
     """HTTP-to-device latency: POST a push, time until the device's socket has the frame.
     after_warmup(client): awaited once the warm-up requests are done (kit-hops resets its stopwatch)."""
@@ -131,16 +86,6 @@ async def latency(system, requests, progress=True, after_warmup=None, profile=Fa
         await close_devices([device])
     figures = {"latency_p50_ms": percentile(samples, 0.5), "latency_p99_ms": percentile(samples, 0.99)}
     return figures, samples, watch_details(watch, "server_cpu_ms_per_push", 1000 / requests)
-
-
-def watch_details(watch, key, scale):
-    """CPU per operation of the server (key), of the bench's client and of Redis."""
-    operation = key.removeprefix("server_")
-    details = {key: watch.cpu_seconds * scale, "client_" + operation: watch.client_cpu_seconds * scale,
-               "redis_" + operation: None if watch.redis_cpu_seconds is None else watch.redis_cpu_seconds * scale}
-    if watch.profile:
-        details["profile"] = {"cpu_share": watch.components, "samples": watch.samples, "error": watch.error}
-    return details
 
 
 async def fanout(system, devices_count, rounds, progress=True, profile=False):
@@ -181,24 +126,28 @@ def count_arrivals(devices):
 
 
 async def command_rtt(system, requests, progress=True):
-    """Command round trip: POST a command, the device replies, the HTTP answer carries the reply."""
+    """Command round trip: POST a command, the device replies, the HTTP answer carries the reply.
+    A command that times out (504) or is refused as overload (503) is counted, not timed."""
     client, (device,) = http_client(system), await open_devices(system, 1, False, "")
     path = system.command_path.format(system.device_id(0))
-    samples = []
+    samples, failed = [], {}
     try:
         with bar(WARMUP + requests, f"{system.name}: command", progress) as shown:
             for seq in range(WARMUP + requests):
                 started = time.perf_counter()
                 status, answer = await client.post(path, {"data": {"seq": seq}, "timeout": 5})
-                if status != 200 or answer.get("reply") != {"seq": seq}:
+                if status in (503, 504):
+                    failed[status] = failed.get(status, 0) + 1
+                elif status != 200 or answer.get("reply") != {"seq": seq}:
                     raise RuntimeError(f"{system.name}: command answered {status} {answer}")
-                if seq >= WARMUP:
+                elif seq >= WARMUP:
                     samples.append((time.perf_counter() - started) * 1000)
                 shown.update()
     finally:
         await client.close()
         await close_devices([device])
-    return {"command_rtt_p50_ms": percentile(samples, 0.5)}, samples
+    details = {"failed": failed, "device_errors": device.errors[-5:]}
+    return {"command_rtt_p50_ms": percentile(samples, 0.5)} if samples else {}, samples, details
 
 
 async def hop_breakdown(system, requests, progress=True):

@@ -56,7 +56,8 @@ async def measure_system(system, workload, progress, figures_wanted, profile=Fal
         extra["fanout"] = details
         extra["lost_deliveries"] = details["lost_deliveries"]
     if "command" in figures_wanted and system.supports_command:
-        found, samples["command_ms"] = await measure.command_rtt(system, workload["command_requests"], progress)
+        found, samples["command_ms"], extra["command"] = await measure.command_rtt(
+            system, workload["command_requests"], progress)
         figures.update(found)
     return figures, extra, samples
 
