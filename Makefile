@@ -40,8 +40,9 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.lab-installed
 setup: $(VENV)/.lab-installed
 setup-dev: $(VENV)/.dev-installed
 
+# PYTHONSTARTUP: a kernel restarted mid-notebook still writes project cells to their files (kit/kernel_startup.py).
 lab: setup
-	$(WITH_REDIS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
+	PYTHONSTARTUP=$(CURDIR)/kit/kernel_startup.py $(WITH_REDIS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
 test: setup-dev lint
 	$(WITH_REDIS) $(PY) -m pytest $(PYTEST_ARGS)

@@ -1,5 +1,7 @@
-"""Issue 13, items 6-8: no socket outlives its credential, the dashboard's Origin is checked with
-its port, and logins are throttled (django-axes). Real daphne, real Redis."""
+"""Issue 13, items 6-8: no socket outlives its credential (a device token replaced, voided or
+deleted; an API key replaced or deleted; a dashboard session logged out or its user deactivated),
+the dashboard's Origin is checked with its port, and logins are throttled (django-axes).
+Real daphne, real Redis; the seconds until the sockets close are printed."""
 import contextlib
 import json
 import time
@@ -22,6 +24,72 @@ def server(redis):
     live = start_server(redis.url)
     yield live
     live.close()
+
+
+def seconds_until_closed(socks, revoke):
+    """Runs revoke(); asserts that every socket then closes with 4401; seconds from revoke's return."""
+    revoke()
+    revoked = time.monotonic()
+    for sock in socks:
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                sock.recv(timeout=10)  # a dashboard's snapshot first
+        assert sock.close_code == REVOKED_CLOSE_CODE
+    return time.monotonic() - revoked
+
+
+def orm(server, code):
+    """Runs Django ORM code in a separate process, as an admin action or a script would."""
+    server.manage("shell", "-c", "from devices.models import *; from django.contrib.auth.models import User; " + code)
+
+
+def test_a_device_revoked_or_deleted_has_its_sockets_closed(server):
+    (revoked, revoked_token), (deleted, deleted_token) = issue_devices(server, 2, "gone")
+    figures = []
+    for device_id, token, revoke in (
+            (revoked, revoked_token, lambda: server.manage("revoke_device", revoked)),
+            (deleted, deleted_token, lambda: orm(server, f"Device.objects.get(device_id='{deleted}').delete()"))):
+        url, headers = f"{server.ws_url}/ws/devices/{device_id}/", {"Authorization": f"Bearer {token}"}
+        with connect(url, additional_headers=headers, open_timeout=5) as sock:
+            figures.append(seconds_until_closed([sock], revoke))
+        with pytest.raises(websockets.InvalidStatus):  # and the token opens nothing any more
+            with connect(url, additional_headers=headers, open_timeout=5):
+                pass
+    print(f"\nsockets closed {figures[0]:.2f} s after revoke_device, {figures[1]:.2f} s after an ORM delete")
+    assert_no_traceback(server)
+
+
+def test_an_api_key_replaced_or_deleted_is_refused_at_once(server):
+    old = server.manage("create_api_key", "rotated").splitlines()[-1].strip()
+    with httpx.Client(base_url=server.http_url, timeout=10) as client:
+        listing = lambda key: client.get("/api/devices/", headers={"Authorization": f"Bearer {key}"})  # noqa: E731
+        assert listing(old).status_code == 200
+        new = server.manage("create_api_key", "rotated").splitlines()[-1].strip()
+        assert listing(old).status_code == 401 and listing(new).status_code == 200  # no cache in between
+        orm(server, "ApiKey.objects.filter(name='rotated').delete()")
+        assert listing(new).status_code == 401
+
+
+@pytest.mark.parametrize("change", ["user.is_active = False", "user.set_password('new-pass-2')"])
+def test_logging_out_then_a_user_change_closes_the_dashboard(server, change):
+    username, password = f"leaving{len(change)}", "staff-pass-1"
+    orm(server, f"User.objects.create_user('{username}', password='{password}', is_staff=True)")
+    origin = f"http://127.0.0.1:{server.port}"
+    with httpx.Client(base_url=server.http_url, timeout=10) as browser:
+        cookie = session_cookie(server, username, password)  # a second session, in another "browser"
+        browser.get("/devices/login/")
+        browser.post("/devices/login/", data={"username": username, "password": password,
+                                              "csrfmiddlewaretoken": browser.cookies["csrftoken"]})
+        own = f"sessionid={browser.cookies['sessionid']}"
+        with dashboard(server, own, origin) as mine, dashboard(server, cookie, origin) as other:
+            logout = lambda: browser.post("/devices/logout/", headers={"X-CSRFToken": browser.cookies["csrftoken"]})  # noqa: E731
+            logged_out = seconds_until_closed([mine], logout)
+            assert json.loads(other.recv(timeout=5))["type"] == "snapshot"  # another session stays
+            other.ping().wait(5)
+            changed = seconds_until_closed([other], lambda: orm(
+                server, f"user = User.objects.get(username='{username}'); {change}; user.save()"))
+    print(f"\ndashboard closed {logged_out:.2f} s after logging out, {changed:.2f} s after {change}")
+    assert_no_traceback(server)
 
 
 def test_a_new_token_closes_the_sockets_opened_with_the_old_one(server):

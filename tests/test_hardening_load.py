@@ -1,6 +1,7 @@
 """Issue 13, item 4: overload is visible. A bounded flood of pushes against a small channel-layer
 capacity (real daphne, real Redis): every push is either delivered or answered 503 with
-Retry-After, never a 202 that was silently dropped. Figures printed, not asserted."""
+Retry-After, never a 202 that was silently dropped; a command's timeout is honoured within 1 s
+(the issue's promise, asserted). Figures printed."""
 import asyncio
 import json
 import time
@@ -16,6 +17,7 @@ CAPACITY = 3  # the process's shared inbox holds 3 messages: a flood overflows i
 PUSHES = 400
 CONCURRENT = 40
 QUIET_SECONDS = 3  # the device is done receiving once nothing came for this long
+COMMAND_TIMEOUT, COMMAND_SLACK = 2, 1  # issue 13: "command timeouts are honoured within 1 s under the same load"
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,7 @@ async def test_every_push_is_delivered_or_reported_as_not_queued(server):
                 return await api.post(f"/api/devices/{target}/messages/", json={"data": number})
 
         started = time.monotonic()
-        command = asyncio.ensure_future(timed_command(api, silent, 2))  # never answered: 504 (or 503)
+        command = asyncio.ensure_future(timed_command(api, silent, COMMAND_TIMEOUT))  # never answered: 504 (or 503)
         aside = asyncio.ensure_future(bystander_push(api, silent, bystander))
         responses = await asyncio.gather(*(push(number) for number in range(PUSHES)))
         flood_seconds = time.monotonic() - started
@@ -88,12 +90,15 @@ async def test_every_push_is_delivered_or_reported_as_not_queued(server):
     delivered = {frame["id"]: frame["data"] for frame in frames}
     print(f"\n{PUSHES} pushes in {flood_seconds:.1f} s ({PUSHES / flood_seconds:.0f}/s), capacity {CAPACITY}: "
           f"{len(queued)} answered 202 and delivered {len(delivered)}, {len(refused)} answered 503 (not queued); "
-          f"a command with a 2 s timeout got {command_response.status_code} after {command_seconds:.1f} s; "
+          f"a command with a {COMMAND_TIMEOUT} s timeout got {command_response.status_code} after {command_seconds:.1f} s; "
           f"a push to a bystander device got {aside_status}"
           + (f", arrived after {aside_seconds:.2f} s" if aside_seconds is not None else " (not queued)"))
     assert delivered == queued  # every 202 arrived, exactly once, with its data; nothing else did
     assert len(frames) == len(delivered)
     assert command_response.status_code in (503, 504), command_response.text
+    assert command_seconds < COMMAND_TIMEOUT + COMMAND_SLACK, (
+        f"a command with a {COMMAND_TIMEOUT} s timeout was answered after {command_seconds:.1f} s under the flood: "
+        f"the promise is within {COMMAND_SLACK} s of its timeout")
     assert aside_status in (202, 503)  # and a 202 arrived (bystander_push waited for it)
     assert refused, "no push was refused: the flood did not overflow the inbox, so this test showed nothing"
     assert_no_traceback(server)

@@ -74,7 +74,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": "command", "id": event["id"], "data": event.get("data")})
 
     async def device_revoked(self, event):
-        """Handles device.revoked (create_device gave this device a new token): this socket's token is void."""
+        """Handles device.revoked (a new token, revoke_device, the device deleted): this socket's token is void."""
         await self.close(code=4401)
 
     async def send_frame(self, frame):

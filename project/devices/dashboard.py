@@ -15,7 +15,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import user_passes_test
 from django.shortcuts import render
 
-from devices import commands, presence, views
+from devices import commands, presence, revocation, views
 from devices.models import DEVICE_ID
 from mysite import wire
 from mysite.api import ApiError, reporting_drops
@@ -71,7 +71,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         self.running = set()  # command round trips in progress: they must not block this socket
-        await self.channel_layer.group_add(presence.DASHBOARD_GROUP, self.channel_name)
+        # Logging out, or the user losing staff rights or the password, closes this socket (revocation.py).
+        self.joined = [presence.DASHBOARD_GROUP, revocation.staff_group(user.pk),
+                       revocation.session_group(self.scope["session"].session_key)]
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         await self.send_snapshot()
 
@@ -81,7 +85,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         for task in self.running:
             task.cancel()
-        await self.channel_layer.group_discard(presence.DASHBOARD_GROUP, self.channel_name)
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
         """An action from the page. Commands run as tasks, so presence events keep flowing."""
@@ -129,6 +134,10 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         """Handles presence.changed (from devices/presence.py): a device came online or went."""
         await self.send_frame({"type": "presence", "device": event.get("device"), "online": bool(event.get("online")),
                                "last_seen": event.get("last_seen")})
+
+    async def dashboard_revoked(self, event):
+        """Handles dashboard.revoked: the session logged out, or the user lost staff rights or the password."""
+        await self.close(code=revocation.REVOKED_CLOSE_CODE)
 
     async def send_snapshot(self):
         try:

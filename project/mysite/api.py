@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import uuid
 
 from django.conf import settings
@@ -45,6 +46,12 @@ def error_response(status, message, **extra):
 def new_id():
     """A correlation id for a push or a command."""
     return uuid.uuid4().hex
+
+
+def received_at(request):
+    """When the request reached the server (time.time()): stamped by the kit's harness before Django's
+    middleware, whose thread hops queue behind every other request under load; else now."""
+    return getattr(request, "scope", {}).get("received_at") or time.time()
 
 
 def bearer_token(headers):
