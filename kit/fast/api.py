@@ -59,9 +59,9 @@ class ApiConsumer(AsyncHttpConsumer):
         await self.send_response(response.status_code, response.content, headers=headers)
 
 
-def api_or(other, prefix="/api/"):
-    """An ASGI app: HTTP requests under `prefix` go to ApiConsumer, everything else to `other`."""
-    api = ApiConsumer.as_asgi()
+def api_or(other, api=None, prefix="/api/"):
+    """An ASGI app: HTTP requests under `prefix` go to `api` (ApiConsumer), everything else to `other`."""
+    api = api or ApiConsumer.as_asgi()
 
     async def application(scope, receive, send):
         if scope["type"] == "http" and scope["path"].startswith(prefix):

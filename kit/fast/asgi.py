@@ -35,8 +35,9 @@ async def served(scope, receive, send):
 
 
 if "api" in changes:
-    from kit.fast.api import api_or
+    from kit.fast.api import ApiConsumer, api_or
 
-    application = api_or(served)
+    # The harness's wrapper stamps each request's arrival (a command's timeout counts from it).
+    application = api_or(served, guards.Harness(ApiConsumer.as_asgi()))
 else:
     application = served
