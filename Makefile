@@ -18,7 +18,7 @@ help:
 	@echo "make doctor  is this machine ready? OK/FAIL per requirement, each FAIL with the command that fixes it"
 	@echo "make lint    ruff check (rules in pyproject.toml)"
 	@echo "make demo    instructor mode: live project, Redis, simulated devices; prints URLs and login"
-	@echo "make bench   kit vs seed pattern vs bare-ASGI floor: table, ratios, bench-results.json (bench-quick: seconds)"
+	@echo "make bench   the kit (fast variant and step 3's design) vs both floors and the seed: ratios, goals, docs/bench.md's table"
 	@echo "make grade PROJECT=<dir> [OUT=<file>]   grade a project by the four steps: table + Gradescope results.json"
 	@echo "make grade SUBMISSIONS=<dir>            grade a class (folders or zips): gradebook.csv + each results.json"
 	@echo "make gradescope                         autograder.zip for Gradescope (setup.sh, run_autograder)"
@@ -62,7 +62,7 @@ demo: setup
 # The performance report (README: Bench). BENCH_ARGS e.g. --out FILE, --systems kit,floor.
 BENCH_ARGS ?=
 bench: setup-dev
-	$(WITH_REDIS) $(PY) -m kit.bench $(BENCH_ARGS)
+	$(WITH_REDIS) $(PY) -m kit.bench --write-docs docs/bench.md $(BENCH_ARGS)
 
 bench-quick: setup-dev
 	$(WITH_REDIS) $(PY) -m kit.bench --quick $(BENCH_ARGS)

@@ -1,6 +1,6 @@
 """`make demo`: the live project for a class, with one command.
 
-Starts (or finds) a Redis, the project under daphne with a fresh database, an instructor
+Starts (or finds) a Redis, the project (its fast variant, kit/fast/, on uvicorn) with a fresh database, an instructor
 login, an API key, a few simulated devices, and prints the URLs and credentials. Ctrl-C
 (or --exit-after SECONDS) stops everything it started, in order; nothing waits forever.
 When something went wrong (the server or the simulator died), a copy of the logs is kept and named.
@@ -129,8 +129,9 @@ def run(port, count, prefix, exit_after):
     try:
         redis = redis_service.find_or_start()
         port = port if port and port_is_free(port) else free_port()
+        # fast: the served variant the bench measures fastest (kit/fast/, uvicorn), as compose's web.
         server = LiveServer(redis_url=redis.url, layer_prefix=f"demo{uuid.uuid4().hex[:6]}", debug=True,
-                            env={"PRESENCE_HEARTBEAT_SECONDS": "3", "PRESENCE_TTL_SECONDS": "10"})
+                            env={"PRESENCE_HEARTBEAT_SECONDS": "3", "PRESENCE_TTL_SECONDS": "10"}, fast=True)
         server.port = port
         print(f"Starting the project on {server.http_url} (Redis {redis.url}) ...", flush=True)
         server.start()

@@ -64,7 +64,7 @@ def _die_with_parent():
 
 class LiveServer:
     def __init__(self, project_dir=PROJECT_DIR, redis_url=None, db_path=None, layer_prefix=None,
-                 debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=(), launcher=None):
+                 debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=(), launcher=None, fast=None):
         self.project_dir = Path(project_dir).resolve()
         self.workdir = tempfile.mkdtemp(prefix="kit-server-")  # log and default db; removed at exit
         atexit.register(self.close)
@@ -88,6 +88,11 @@ class LiveServer:
         self.daphne_args = list(daphne_args)  # extra daphne options, e.g. ("--ping-interval", "300")
         # The grader's hook (kit.sandbox): (command, env) -> (command, env) for daphne and manage.py alike.
         self.launcher = launcher or (lambda command, env: (command, env))
+        # fast=True or KIT_SERVED=fast: the fast variant on uvicorn (kit/fast/serve.py): `make demo`
+        # serves it, and tests run against it with KIT_SERVED=fast.
+        self.fast = os.environ.get("KIT_SERVED") == "fast" if fast is None else fast
+        if self.fast:
+            self.env["DJANGO_SETTINGS_MODULE"] = "kit.fast.settings"
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -110,6 +115,10 @@ class LiveServer:
             # kit.serve: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
             command = [sys.executable, "-m", "kit.serve", "-b", "127.0.0.1", "-p", str(self.port),
                        "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
+            if self.fast:
+                from kit.fast import serve
+
+                command = serve.command(self.port)
             command, env = self.launcher(command, self.env)
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
@@ -174,11 +183,16 @@ class LiveServer:
         atexit.unregister(self.close)
 
     def channel_layer(self):
-        """A channel layer in the caller's process that reaches this server's consumers (Redis only)."""
+        """A channel layer in the caller's process that reaches this server's consumers (Redis only):
+        the same kind as the server's (the fast variant's is a pub/sub layer)."""
         from channels_redis.core import RedisChannelLayer
 
         if not self.redis_url:
             raise ServerFailed("this server uses the in-memory layer: no other process can reach it")
+        if self.fast:
+            from kit.fast.layer import OutsideLayer
+
+            return OutsideLayer(hosts=[self.redis_url], prefix=self.layer_prefix)
         return RedisChannelLayer(hosts=[self.redis_url], prefix=self.layer_prefix)
 
     # -- management commands ---------------------------------------------------------------

@@ -1,27 +1,76 @@
-"""The bench's clients: a lean keep-alive HTTP/1.1 client and a device socket that timestamps frames.
+"""The bench's lean clients, written on raw asyncio protocols: no task per socket, no library's
+frame machinery, so the client's own CPU per delivery stays small next to any server's (the
+bench prints it). The same clients measure every system; the device socket is in device_client.py.
 
-The HTTP client is a few lines over asyncio streams rather than httpx, so that the client's own
-cost stays small next to the floor's; the same clients measure all three systems.
+    client = HttpClient("127.0.0.1", port, headers)        # one kept-alive HTTP/1.1 connection
+    status, answer = await client.post("/push/d1/", {"data": {"seq": 1}})
 """
 import asyncio
 import json
-import time
 
-import websockets
-
-TIMEOUT = 10  # seconds: no single request or frame is waited for longer
+TIMEOUT = 10  # seconds: no single request, handshake or frame is waited for longer
 
 
-class HttpClient:
-    """One persistent connection; requests are sequential (one in flight)."""
+def split_head(buffer):
+    """-> (status, {header: value}, length of the head) once buffer holds a whole head, else None."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, end + 4
+
+
+def chunked_body(buffer, start):
+    """-> (body, end) once buffer holds the whole chunked body from start, else None."""
+    body, position = b"", start
+    while (line_end := buffer.find(b"\r\n", position)) >= 0:
+        size = int(bytes(buffer[position:line_end]).split(b";")[0], 16)
+        if size == 0:
+            return (body, line_end + 4) if len(buffer) >= line_end + 4 else None
+        if len(buffer) < line_end + 2 + size + 2:
+            return None
+        body += bytes(buffer[line_end + 2:line_end + 2 + size])
+        position = line_end + 2 + size + 2
+    return None
+
+
+class HttpClient(asyncio.Protocol):
+    """One persistent connection, one request in flight; reconnects once if the server closed it."""
 
     def __init__(self, host, port, headers=None):
         self.host, self.port = host, port
         self.headers = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
-        self.reader = self.writer = None
+        self.transport, self.buffer, self.answer = None, bytearray(), None
 
-    async def _open(self):
-        self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), TIMEOUT)
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.buffer += data
+        if self.answer is None or self.answer.done() or not (head := split_head(self.buffer)):
+            return
+        status, headers, start = head
+        if "content-length" in headers:
+            end = start + int(headers["content-length"])
+            if len(self.buffer) < end:
+                return
+            body = bytes(self.buffer[start:end])
+        elif headers.get("transfer-encoding") == "chunked":
+            if not (found := chunked_body(self.buffer, start)):
+                return
+            body, end = found
+        else:
+            return  # the body ends when the connection does (connection_lost)
+        del self.buffer[:end]
+        self.answer.set_result((status, json.loads(body or b"null")))
+        if headers.get("connection", "").lower() == "close":
+            self.transport.close()
+
+    def connection_lost(self, exc):
+        self.transport = None
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_exception(ConnectionError(f"connection closed: {exc!r}"))
 
     async def post(self, path, payload):
         return await self.request("POST", path, payload)
@@ -30,96 +79,23 @@ class HttpClient:
         return await self.request("GET", path)
 
     async def request(self, method, path, payload=None):
-        """-> (status, JSON body). Reconnects once if the server closed the kept-alive connection."""
+        """-> (status, JSON body)."""
         body = b"" if payload is None else json.dumps(payload).encode()
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n{self.headers}\r\n").encode()
+        loop = asyncio.get_running_loop()
         for attempt in (1, 2):
-            if self.writer is None:
-                await self._open()
+            if self.transport is None or self.transport.is_closing():
+                self.buffer.clear()
+                await asyncio.wait_for(loop.create_connection(lambda: self, self.host, self.port), TIMEOUT)
+            self.answer = loop.create_future()
+            self.transport.write(head + body)
             try:
-                self.writer.write(head + body)
-                return await asyncio.wait_for(self._read_response(), TIMEOUT)
-            except (ConnectionError, asyncio.IncompleteReadError) as exc:
-                await self.close()
+                return await asyncio.wait_for(self.answer, TIMEOUT)
+            except ConnectionError:
                 if attempt == 2:
-                    raise ConnectionError(f"{method} {path}: {exc!r}") from exc
-
-    async def _read_response(self):
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-        if "content-length" in headers:
-            raw = await self.reader.readexactly(int(headers["content-length"]))
-        elif headers.get("transfer-encoding") == "chunked":
-            raw = b""
-            while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
-                raw += (await self.reader.readexactly(size + 2))[:-2]
-            await self.reader.readuntil(b"\r\n")
-        else:
-            raw = await self.reader.read()
-        if headers.get("connection", "").lower() == "close":
-            await self.close()
-        return status, json.loads(raw or b"null")
+                    raise
 
     async def close(self):
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = self.reader = None
-
-
-class DeviceClient:
-    """One device socket. A reader task stamps each frame's arrival by its data["seq"] and
-    answers commands at once, as a well-behaved device does."""
-
-    def __init__(self, url, headers=None):
-        self.url, self.headers = url, headers
-        self.sock = self.task = None
-        self.arrivals = {}  # seq -> perf_counter() at arrival
-        self.changed = asyncio.Event()
-
-    async def open(self):
-        self.sock = await asyncio.wait_for(
-            websockets.connect(self.url, additional_headers=self.headers, open_timeout=TIMEOUT,
-                               close_timeout=2, max_queue=None, compression=None),
-            TIMEOUT)
-        self.task = asyncio.create_task(self._read())
-        return self
-
-    async def _read(self):
-        try:
-            async for text in self.sock:
-                now = time.perf_counter()
-                frame = json.loads(text)
-                if frame.get("type") == "command":
-                    await self.sock.send(json.dumps({"type": "reply", "id": frame["id"], "data": frame.get("data")}))
-                    continue
-                data = frame.get("data")
-                if isinstance(data, dict) and "seq" in data:
-                    self.arrivals[data["seq"]] = now
-                self.changed.set()
-        except websockets.ConnectionClosed:
-            pass
-
-    async def wait_for_seq(self, seq, timeout=TIMEOUT):
-        deadline = time.perf_counter() + timeout
-        while seq not in self.arrivals:
-            self.changed.clear()
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                raise TimeoutError(f"frame {seq} did not arrive within {timeout} s")
-            try:
-                await asyncio.wait_for(self.changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
-        return self.arrivals[seq]
-
-    async def close(self):
-        if self.sock is not None:
-            try:
-                await asyncio.wait_for(self.sock.close(), 3)
-            except (asyncio.TimeoutError, OSError, websockets.WebSocketException):
-                self.sock.transport.abort()
-        if self.task is not None:
-            self.task.cancel()
+        if self.transport is not None:
+            self.transport.close()

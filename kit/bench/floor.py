@@ -1,4 +1,3 @@
-# kit/bench/floor.py
 """The floor: a bare ASGI app, no Django, no channel layer. An HTTP request pushes straight onto
 the sockets held in this process, so whatever the kit costs above this is Django + the layer.
 
@@ -7,24 +6,62 @@ Same frames and routes as the kit's devices, minus auth and presence:
   POST /push/<id>/              {"data": ...} -> 202 {"id", "online"}
   POST /broadcast/              {"data": ...} -> 202 {"id", "online"}
   POST /command/<id>/           {"data": ..., "timeout": s} -> 200 {"id", "reply"} | 409 | 504
-Served by daphne, like the other two, so the server is not what differs.
+`Routes` says how a frame reaches its sockets: here in-process; kit/bench/floor_redis.py sends it
+through Redis pub/sub instead, with everything else the same. Each frame is serialized once.
 """
 import asyncio
 import json
 import uuid
 
-sockets = {}  # device id -> {send callable of each open socket}
-waiting = {}  # command id -> future resolved by the device's reply
+waiting = {}  # command id -> future resolved with the reply's data, as JSON text
 
 
-async def application(scope, receive, send):
-    if scope["type"] == "websocket":
-        await device_socket(scope, receive, send)
-    elif scope["type"] == "http":
-        await http_request(scope, receive, send)
+async def write_to(sends, text):
+    for send in list(sends):
+        try:
+            await send({"type": "websocket.send", "text": text})
+        except (OSError, RuntimeError):  # the socket closed meanwhile (uvicorn raises, daphne drops it)
+            pass
 
 
-async def device_socket(scope, receive, send):
+class Routes:
+    """In-process delivery: the HTTP request writes straight to this process's sockets."""
+
+    def __init__(self):
+        self.sockets = {}  # device id -> {send callable of each open socket}
+
+    async def connected(self, device_id, send):
+        self.sockets.setdefault(device_id, set()).add(send)
+
+    async def disconnected(self, device_id, send):
+        self.sockets.get(device_id, set()).discard(send)
+
+    async def deliver(self, device_id, text, command_id=None):
+        """device_id None: every socket. -> how many sockets got it (a command goes to one)."""
+        if device_id is None:
+            targets = [send for group in self.sockets.values() for send in group]
+        else:
+            targets = list(self.sockets.get(device_id, ()))[:1 if command_id else None]
+        await write_to(targets, text)
+        return len(targets)
+
+    async def replied(self, command_id, data_text):
+        future = waiting.pop(command_id, None)
+        if future and not future.done():
+            future.set_result(data_text)
+
+
+def make_application(routes):
+    async def application(scope, receive, send):
+        if scope["type"] == "websocket":
+            await device_socket(routes, scope, receive, send)
+        elif scope["type"] == "http":
+            await http_request(routes, scope, receive, send)
+
+    return application
+
+
+async def device_socket(routes, scope, receive, send):
     parts = scope["path"].strip("/").split("/")
     if len(parts) != 3 or parts[:2] != ["ws", "devices"]:
         await receive()
@@ -34,25 +71,18 @@ async def device_socket(scope, receive, send):
     while True:
         message = await receive()
         if message["type"] == "websocket.connect":
+            await routes.connected(device_id, send)
             await send({"type": "websocket.accept"})
-            sockets.setdefault(device_id, set()).add(send)
         elif message["type"] == "websocket.receive":
             frame = json.loads(message.get("text") or "{}")
-            future = waiting.pop(frame.get("id"), None)
-            if frame.get("type") == "reply" and future and not future.done():
-                future.set_result(frame.get("data"))
+            if frame.get("type") == "reply":
+                await routes.replied(frame.get("id"), json.dumps(frame.get("data")))
         elif message["type"] == "websocket.disconnect":
-            sockets.get(device_id, set()).discard(send)
+            await routes.disconnected(device_id, send)
             return
 
 
-async def push(targets, kind, data, frame_id):
-    text = json.dumps({"type": kind, "id": frame_id, "data": data})
-    for send in list(targets):
-        await send({"type": "websocket.send", "text": text})
-
-
-async def http_request(scope, receive, send):
+async def http_request(routes, scope, receive, send):
     body = b""
     while True:
         message = await receive()
@@ -61,35 +91,40 @@ async def http_request(scope, receive, send):
             break
     parts = scope["path"].strip("/").split("/")
     try:
-        payload = json.loads(body or b"{}")
-        status, answer = await route(parts, payload)
+        status, answer = await route(routes, parts, json.loads(body or b"{}"))
     except (ValueError, KeyError, TypeError):
-        status, answer = 400, {"error": "bad request"}
-    raw = json.dumps(answer).encode()
+        status, answer = 400, json.dumps({"error": "bad request"})
+    raw = answer.encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]})
     await send({"type": "http.response.body", "body": raw})
 
 
-async def route(parts, payload):
+def frame(kind, frame_id, data):
+    return json.dumps({"type": kind, "id": frame_id, "data": data})
+
+
+async def route(routes, parts, payload):
+    """-> (status, answer as JSON text)."""
     frame_id = uuid.uuid4().hex
     if parts == ["broadcast"]:
-        targets = [s for group in sockets.values() for s in group]
-        await push(targets, "message", payload["data"], frame_id)
-        return 202, {"id": frame_id, "online": sum(1 for group in sockets.values() if group)}
+        online = await routes.deliver(None, frame("message", frame_id, payload["data"]))
+        return 202, json.dumps({"id": frame_id, "online": online})
     if len(parts) == 2 and parts[0] == "push":
-        targets = sockets.get(parts[1], set())
-        await push(targets, "message", payload["data"], frame_id)
-        return 202, {"id": frame_id, "online": bool(targets)}
+        online = await routes.deliver(parts[1], frame("message", frame_id, payload["data"]))
+        return 202, json.dumps({"id": frame_id, "online": bool(online)})
     if len(parts) == 2 and parts[0] == "command":
-        targets = sockets.get(parts[1])
-        if not targets:
-            return 409, {"error": "device is offline"}
         future = waiting[frame_id] = asyncio.get_running_loop().create_future()
-        await push(list(targets)[:1], "command", payload["data"], frame_id)
+        if not await routes.deliver(parts[1], frame("command", frame_id, payload["data"]), command_id=frame_id):
+            waiting.pop(frame_id, None)
+            return 409, json.dumps({"error": "device is offline"})
         try:
-            return 200, {"id": frame_id, "reply": await asyncio.wait_for(future, float(payload.get("timeout", 5)))}
+            reply = await asyncio.wait_for(future, float(payload.get("timeout", 5)))
         except asyncio.TimeoutError:
             waiting.pop(frame_id, None)
-            return 504, {"error": "no reply in time"}
-    return 404, {"error": "unknown route"}
+            return 504, json.dumps({"error": "no reply in time"})
+        return 200, f'{{"id": "{frame_id}", "reply": {reply}}}'  # the reply's JSON, not decoded again
+    return 404, json.dumps({"error": "unknown route"})
+
+
+application = make_application(Routes())

@@ -8,8 +8,9 @@ import time
 import psutil
 from tqdm import tqdm  # the terminal bar (tqdm.auto would want ipywidgets in a notebook)
 
-from kit.bench.client import TIMEOUT, DeviceClient, HttpClient
-from kit.bench.profile import Sampler, summarize
+from kit.bench.client import TIMEOUT, HttpClient
+from kit.bench.device_client import DeviceClient
+from kit.bench.watch import Watch, watch_details
 
 WARMUP = 5  # unmeasured requests first: imports, thread pools and connections get made
 
@@ -42,7 +43,11 @@ async def open_devices(system, count, progress, description, concurrency=25):
     with bar(count, description, progress) as shown:
         async def open_one(device):
             async with limit:
-                await device.open()
+                try:
+                    await device.open()
+                except ConnectionRefusedError as exc:  # say which system refused which socket, and why
+                    raise ConnectionRefusedError(f"{system.name}: {device.path}: {exc}; its server's log ends:\n"
+                                                 f"{system.log_tail()}") from exc
                 shown.update()
 
         await asyncio.gather(*(open_one(device) for device in devices))
@@ -51,32 +56,6 @@ async def open_devices(system, count, progress, description, concurrency=25):
 
 async def close_devices(devices):
     await asyncio.gather(*(device.close() for device in devices))
-
-
-class Watch:
-    """Around a measured section: the server's CPU time (user + system), and a py-spy profile if asked."""
-
-    def __init__(self, pid, profile=False):
-        self.pid, self.profile = pid, profile
-        self.cpu_seconds, self.client_cpu_seconds, self.components, self.samples, self.error = 0.0, 0.0, {}, 0, None
-
-    @staticmethod
-    def cpu(pid=None):
-        times = psutil.Process(pid).cpu_times()
-        return times.user + times.system
-
-    def __enter__(self):
-        self.sampler = Sampler(self.pid).__enter__() if self.profile else None
-        self.started, self.client_started = self.cpu(self.pid), self.cpu()
-        return self
-
-    def __exit__(self, *exc):
-        self.cpu_seconds = self.cpu(self.pid) - self.started
-        self.client_cpu_seconds = self.cpu() - self.client_started  # this process: the bench's own clients
-        if self.sampler is not None:
-            self.sampler.__exit__(*exc)
-            self.error = self.sampler.error
-            self.components, self.samples = summarize(self.sampler.raw_path)
 
 
 async def latency(system, requests, progress=True, after_warmup=None, profile=False):
@@ -98,7 +77,7 @@ async def latency(system, requests, progress=True, after_warmup=None, profile=Fa
             await push(seq)
         if after_warmup:
             await after_warmup(client)
-        with bar(requests, f"{system.name}: latency", progress) as shown, Watch(system.pid, profile) as watch:
+        with bar(requests, f"{system.name}: latency", progress) as shown, Watch(system.pid, profile, system.redis_url) as watch:
             for seq in range(requests):
                 samples.append(await push(seq))
                 shown.update()
@@ -109,13 +88,6 @@ async def latency(system, requests, progress=True, after_warmup=None, profile=Fa
     return figures, samples, watch_details(watch, "server_cpu_ms_per_push", 1000 / requests)
 
 
-def watch_details(watch, key, scale):
-    details = {key: watch.cpu_seconds * scale, "client_" + key.removeprefix("server_"): watch.client_cpu_seconds * scale}
-    if watch.profile:
-        details["profile"] = {"cpu_share": watch.components, "samples": watch.samples, "error": watch.error}
-    return details
-
-
 async def fanout(system, devices_count, rounds, progress=True, profile=False):
     """Broadcast `rounds` times to `devices_count` sockets: deliveries per second, first POST to last frame."""
     devices = await open_devices(system, devices_count, progress, f"{system.name}: connect {devices_count}")
@@ -124,7 +96,7 @@ async def fanout(system, devices_count, rounds, progress=True, profile=False):
     try:
         status, answer = await client.post(system.broadcast_path, {"data": {"seq": -1}})  # warm-up
         await asyncio.gather(*(device.wait_for_seq(-1) for device in devices))
-        with bar(expected, f"{system.name}: fan-out", progress) as shown, Watch(system.pid, profile) as watch:
+        with bar(expected, f"{system.name}: fan-out", progress) as shown, Watch(system.pid, profile, system.redis_url) as watch:
             started = time.perf_counter()
             for seq in range(rounds):
                 status, answer = await client.post(system.broadcast_path, {"data": {"seq": seq}})
@@ -150,28 +122,32 @@ async def fanout(system, devices_count, rounds, progress=True, profile=False):
 
 
 def count_arrivals(devices):
-    return sum(1 for device in devices for seq in device.arrivals if seq >= 0)
+    return sum(device.received for device in devices)
 
 
 async def command_rtt(system, requests, progress=True):
-    """Command round trip: POST a command, the device replies, the HTTP answer carries the reply."""
+    """Command round trip: POST a command, the device replies, the HTTP answer carries the reply.
+    A command that times out (504) or is refused as overload (503) is counted, not timed."""
     client, (device,) = http_client(system), await open_devices(system, 1, False, "")
     path = system.command_path.format(system.device_id(0))
-    samples = []
+    samples, failed = [], {}
     try:
         with bar(WARMUP + requests, f"{system.name}: command", progress) as shown:
             for seq in range(WARMUP + requests):
                 started = time.perf_counter()
                 status, answer = await client.post(path, {"data": {"seq": seq}, "timeout": 5})
-                if status != 200 or answer.get("reply") != {"seq": seq}:
+                if status in (503, 504):
+                    failed[status] = failed.get(status, 0) + 1
+                elif status != 200 or answer.get("reply") != {"seq": seq}:
                     raise RuntimeError(f"{system.name}: command answered {status} {answer}")
-                if seq >= WARMUP:
+                elif seq >= WARMUP:
                     samples.append((time.perf_counter() - started) * 1000)
                 shown.update()
     finally:
         await client.close()
         await close_devices([device])
-    return {"command_rtt_p50_ms": percentile(samples, 0.5)}, samples
+    details = {"failed": failed, "device_errors": device.errors[-5:]}
+    return {"command_rtt_p50_ms": percentile(samples, 0.5)} if samples else {}, samples, details
 
 
 async def hop_breakdown(system, requests, progress=True):

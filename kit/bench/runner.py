@@ -1,4 +1,4 @@
-"""Runs the measurements on each system in turn (one server at a time) and collects the figures."""
+"""Runs the measurements: every system's server up at once, measured in interleaved passes."""
 import asyncio
 import os
 import platform
@@ -7,19 +7,14 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from kit.bench import measure
+from kit.bench import measure, summary
 from kit.bench.systems import KitSystem
 
 FULL = {"latency_requests": 500, "fanout_devices": 100, "fanout_rounds": 50, "command_requests": 200,
         "idle_connections": 1000}
 QUICK = {"latency_requests": 30, "fanout_devices": 20, "fanout_rounds": 5, "command_requests": 10,
          "idle_connections": 100}
-# Targets for the kit, relative to the floor (memory: absolute). Reported, never asserted.
-TARGETS = {
-    "latency_p50_ms": {"at_most_times_floor": 1.5},
-    "fanout_per_s": {"at_least_times_floor": 0.5},
-    "memory_per_connection_kib": {"at_most": 60},
-}
+PASSES = 3  # interleaved measured passes of a full or quick run (the profile pass comes on top)
 
 
 def raise_file_limit(needed):
@@ -46,7 +41,8 @@ def machine():
 
 
 async def measure_system(system, workload, progress, figures_wanted, profile=False):
-    """profile: sample the server with py-spy during the latency and fan-out sections."""
+    """One system's latency, fan-out and command figures (memory: run_async measures it once).
+    profile: sample the server with py-spy during the latency and fan-out sections."""
     figures, extra, samples = {}, {}, {}
     if "latency" in figures_wanted:
         found, samples["latency_ms"], details = await measure.latency(
@@ -60,46 +56,69 @@ async def measure_system(system, workload, progress, figures_wanted, profile=Fal
         extra["fanout"] = details
         extra["lost_deliveries"] = details["lost_deliveries"]
     if "command" in figures_wanted and system.supports_command:
-        found, samples["command_ms"] = await measure.command_rtt(system, workload["command_requests"], progress)
+        found, samples["command_ms"], extra["command"] = await measure.command_rtt(
+            system, workload["command_requests"], progress)
         figures.update(found)
-    if "memory" in figures_wanted:
-        found, rss = await measure.idle_memory(system, workload["idle_connections"], progress)
-        figures.update(found)
-        extra.update(rss)
     return figures, extra, samples
 
 
 ALL_FIGURES = ("latency", "fanout", "command", "memory")
 
 
-def run(systems, workload, progress=None, figures_wanted=ALL_FIGURES, profile=()):
-    """-> the report dict (see README, bench section). From a script; a notebook awaits run_async."""
-    return asyncio.run(run_async(systems, workload, progress, figures_wanted, profile))
+def run(systems, workload, progress=None, figures_wanted=ALL_FIGURES, profile=(), passes=1):
+    """-> the report dict (see docs/bench.md). From a script; a notebook awaits run_async."""
+    return asyncio.run(run_async(systems, workload, progress, figures_wanted, profile, passes))
 
 
-async def run_async(systems, workload, progress=None, figures_wanted=ALL_FIGURES, profile=()):
-    """profile: names of the systems to sample with py-spy (kit.bench.profile)."""
-    """Each system's server is started, measured, and stopped before the next one starts."""
+async def run_async(systems, workload, progress=None, figures_wanted=ALL_FIGURES, profile=(), passes=1):
+    """Every system's server is started, then measured in `passes` interleaved passes (each pass
+    measures every system in turn, so a change of load over the run falls on all of them alike),
+    then stopped. Memory is measured once, first, on fresh servers. profile: names of the systems
+    to sample with py-spy, in a pass of its own after the measured ones (its figures are not kept)."""
     raise_file_limit(workload["idle_connections"] * 2 + 256)
     report = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-              "workload": dict(workload), "systems": {}, "labels": {}, "details": {}, "samples": {},
-              "not_measured": {}}
-    for system in systems:
-        started = time.monotonic()
-        devices = max(workload["fanout_devices"], workload["idle_connections"]) + 8
-        try:
-            system.start(devices)
-            figures, extra, samples = await measure_system(system, workload, progress, figures_wanted,
-                                                          profile=system.name in profile)
-        finally:
+              "workload": dict(workload), "passes": passes, "systems": {}, "spread": {}, "labels": {},
+              "details": {}, "samples": {}, "not_measured": {}}
+    per_pass = {system.name: [{} for _ in range(passes)] for system in systems}
+    details = {system.name: [] for system in systems}
+    samples = {system.name: {} for system in systems}
+    devices = max(workload["fanout_devices"], workload["idle_connections"]) + 8
+    started = time.monotonic()
+    try:
+        for system in systems:  # one at a time: a server started from a worker thread would get
+            system.start(devices)  # SIGTERM when that thread ends (LiveServer's parent-death signal)
+        if "memory" in figures_wanted:
+            for system in systems:
+                found, rss = await measure.idle_memory(system, workload["idle_connections"], progress)
+                per_pass[system.name][0].update(found)
+                report["details"][system.name] = dict(rss)
+        wanted = tuple(figure for figure in figures_wanted if figure != "memory")
+        for number in range(passes):
+            for system in systems:
+                figures, extra, found = await measure_system(system, workload, progress, wanted)
+                per_pass[system.name][number].update(figures)
+                details[system.name].append(extra)
+                for key, values in found.items():
+                    samples[system.name].setdefault(key, []).extend(values)
+        for system in systems:
+            if system.name in profile:
+                _, extra, _ = await measure_system(system, workload, progress, ("latency", "fanout"), profile=True)
+                report.setdefault("profiles", {})[system.name] = {
+                    section: extra[section]["profile"] for section in ("latency", "fanout")}
+    finally:
+        for system in systems:
             system.stop()
-        report["systems"][system.name] = figures
-        report["labels"][system.name] = system.label
-        report["details"][system.name] = {**extra, "seconds": round(time.monotonic() - started, 1)}
-        report["samples"][system.name] = samples
+    for system in systems:
+        name = system.name
+        report["systems"][name], report["spread"][name] = summary.medians(per_pass[name])
+        report["labels"][name] = system.label
+        report["details"][name] = {**report["details"].get(name, {}), **summary.median_details(details[name])}
+        report["samples"][name] = samples[name]
         if "command" in figures_wanted and not system.supports_command:
-            report["not_measured"][system.name] = {"command_rtt_p50_ms": "the pattern has no request/reply"}
-    add_ratios(report)
+            report["not_measured"][name] = {"command_rtt_p50_ms": "the pattern has no request/reply"}
+    report["seconds"] = round(time.monotonic() - started, 1)
+    report["ratios"] = {floor: summary.ratios(per_pass, floor) for floor in summary.FLOORS if floor in per_pass}
+    report["targets"] = summary.goals(per_pass, report["systems"])
     return report
 
 
@@ -112,21 +131,3 @@ async def hops_async(redis_url, requests, progress=None, lean=False):
     finally:
         system.stop()
     return {**figures, "requests": requests, "hops": hops}
-
-
-def add_ratios(report):
-    floor = report["systems"].get("floor", {})
-    report["ratios_to_floor"] = {
-        name: {key: value / floor[key] for key, value in figures.items() if floor.get(key)}
-        for name, figures in report["systems"].items() if name != "floor" and floor
-    }
-    kit, kit_ratios = report["systems"].get("kit", {}), report["ratios_to_floor"].get("kit", {})
-    checks = {}
-    for key, target in TARGETS.items():
-        if "at_most" in target and key in kit:
-            checks[key] = {**target, "kit": kit[key], "met": kit[key] <= target["at_most"]}
-        elif "at_most_times_floor" in target and key in kit_ratios:
-            checks[key] = {**target, "kit_ratio": kit_ratios[key], "met": kit_ratios[key] <= target["at_most_times_floor"]}
-        elif "at_least_times_floor" in target and key in kit_ratios:
-            checks[key] = {**target, "kit_ratio": kit_ratios[key], "met": kit_ratios[key] >= target["at_least_times_floor"]}
-    report["targets"] = checks

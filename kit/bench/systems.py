@@ -1,58 +1,26 @@
-"""The systems the bench compares, each served by its own daphne process on 127.0.0.1.
+"""The systems the bench compares, each served by its own server process on 127.0.0.1.
 
-kit:   the project in project/ (async consumers, auth, DB presence, RedisChannelLayer)
-seed:  the seed tutorial's pattern (kit/bench/seed_tutorial: sync consumer, async_to_sync view)
-floor: a bare ASGI app pushing straight to its sockets (kit/bench/floor.py)
+kit:         the project in project/ as served (kit/fast: the fast variant, uvicorn); kit-plain: as
+             LiveServer serves step 3's design (Django views, RedisChannelLayer, daphne)
+seed:        the seed tutorial's pattern (kit/bench/seed_tutorial: sync consumer, async_to_sync view), daphne
+floor:       a bare ASGI app pushing straight to its sockets (kit/bench/floor.py), daphne
+floor-redis: a bare ASGI app pushing through Redis pub/sub (kit/bench/floor_redis.py), uvicorn
 Each knows its routes, so the measurements in kit.bench.measure are written once for all.
 """
 import json
 import os
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from pathlib import Path
 
-import httpx
-
 from kit import PROJECT_DIR, REPO_DIR
-from kit.live_server import LiveServer, _die_with_parent, free_port, stop_process_group
-
-START_TIMEOUT = 30
-
-
-class DaphneProcess:
-    """`python -m daphne APP` from the repository root, in its own session; stopped by its group."""
-
-    def __init__(self, app, env, cwd=REPO_DIR):
-        self.app, self.cwd, self.env = app, cwd, {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-        self.log_path = Path(tempfile.mkdtemp(prefix="kit-bench-")) / "server.log"
-        self.process = self.port = None
-
-    def start(self):
-        self.port = free_port()
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                httpx.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.app} did not start; its log:\n{self.log_path.read_text(errors='replace')[-2000:]}")
-
-    def stop(self):
-        stop_process_group(self.process)
+from kit.bench.servers import ServerProcess
+from kit.fast import STEPS as FAST_STEPS
+from kit.live_server import LiveServer
 
 
 class System:
     name = label = ""
+    redis_url = None  # the Redis whose CPU the bench counts during this system's measurements
     supports_command = False
     api_headers = {}
 
@@ -73,6 +41,14 @@ class System:
     def stop(self):
         self.server.stop()
 
+    def log_tail(self, lines=15):
+        """The last lines of the server's log, to explain a refusal."""
+        path = getattr(self.server, "log_path", None)
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path else "(no log)"
+        except OSError:
+            return "(no log)"
+
 
 class KitSystem(System):
     name, label, supports_command = "kit", "kit (project/)", True
@@ -81,23 +57,46 @@ class KitSystem(System):
     command_path = "/api/devices/{}/commands/"
     device_path = "/ws/devices/{}/"
 
-    def __init__(self, redis_url, project_dir=PROJECT_DIR, hops=False, lean=False):
-        """hops=True serves kit.bench.hops (the project with a stopwatch on each hop) instead;
-        lean=True runs it with kit.bench.lean_settings (no Django middleware)."""
+    def __init__(self, redis_url, project_dir=PROJECT_DIR, hops=False, lean=False, fast=None, server="daphne",
+                 name=None, same_database_as=None):
+        """The project as LiveServer serves it (step 3's design, daphne), or:
+        fast: the fast variant's changes to switch on (kit/fast/__init__.py: a list, or "all"), served by
+        `server` (daphne | uvicorn) from kit.fast.asgi; hops=True serves kit.bench.hops (the project with
+        a stopwatch on each hop); lean=True runs it with kit.bench.lean_settings (no Django middleware).
+        same_database_as: a KitSystem started before this one, whose database, key and tokens this one
+        uses (no migrate, no new credentials: a second or two less per variant in the notebook)."""
         env = {"PYTHONPATH": os.pathsep.join([str(Path(project_dir).resolve()), str(REPO_DIR)])}
         if lean:
             env["DJANGO_SETTINGS_MODULE"] = "kit.bench.lean_settings"
             self.name, self.label = "kit-lean", "kit without Django middleware (kit/bench/lean_settings.py)"
+        if fast is not None:
+            changes = list(FAST_STEPS) if fast == "all" else list(fast)
+            env.update(DJANGO_SETTINGS_MODULE="kit.fast.settings", KIT_FAST=",".join(changes))
+            self.name = name or f"kit:{'+'.join(changes) or 'none'}:{server}"
+            self.label = f"kit, fast variant ({', '.join(changes) or 'no change'}; {server})"
+        elif server != "daphne":
+            raise ValueError("the project as LiveServer serves it runs on daphne; pass fast= for another server")
+        self.name = name or self.name
+        self.source = same_database_as
         self.live = LiveServer(project_dir=project_dir, redis_url=redis_url, env=env,
-                               layer_prefix=f"bench{uuid.uuid4().hex[:8]}")
-        self.server = self.live
+                               layer_prefix=f"bench{uuid.uuid4().hex[:8]}",
+                               db_path=same_database_as.live.db_path if same_database_as else None)
+        self.server, self.redis_url = self.live, redis_url
+        if fast is not None:
+            self.server = ServerProcess("kit.fast.asgi:application", self.live.env, server=server,
+                                        cwd=self.live.project_dir)
         if hops:
             self.name += "-hops"
             self.label += ", each hop timed (kit/bench/hops.py)"
-            self.server = DaphneProcess("kit.bench.hops:application", self.live.env)
+            self.server = ServerProcess("kit.bench.hops:application", self.live.env)
         self.tokens = []
 
     def start(self, devices):
+        if self.source is not None:
+            self.live.migrated = True  # the source's database: migrated, credentials issued
+            self.server.start()
+            self.api_headers, self.tokens = self.source.api_headers, self.source.tokens
+            return self
         if self.server is not self.live:
             self.live.manage("migrate", "--noinput")  # LiveServer.start does it itself
         self.server.start()
@@ -124,7 +123,7 @@ class SeedSystem(System):
         self.device_path = "/ws/devices/{}/" if consumer == "sync" else f"/ws/{consumer}/devices/{{}}/"
         env = {"DJANGO_SETTINGS_MODULE": "kit.bench.seed_tutorial.settings", "BENCH_LAYER": layer,
                "REDIS_URL": redis_url or "", "CHANNEL_LAYER_PREFIX": f"seed{uuid.uuid4().hex[:8]}"}
-        self.server = DaphneProcess("kit.bench.seed_tutorial.asgi:application", env)
+        self.server, self.redis_url = ServerProcess("kit.bench.seed_tutorial.asgi:application", env), redis_url
 
     def start(self, devices):
         self.server.start()
@@ -132,15 +131,33 @@ class SeedSystem(System):
 
 
 class FloorSystem(System):
-    name, label, supports_command = "floor", "floor (bare ASGI)", True
+    name, supports_command = "floor", True
     push_path = "/push/{}/"
     broadcast_path = "/broadcast/"
     command_path = "/command/{}/"
     device_path = "/ws/devices/{}/"
+    app, what, default_server = "kit.bench.floor:application", "bare ASGI", "daphne"
 
-    def __init__(self, redis_url=None):
-        self.server = DaphneProcess("kit.bench.floor:application", {})
+    def __init__(self, redis_url=None, server=None, name=None):
+        """server: daphne | uvicorn (default: the one this floor is compared on)."""
+        server = server or self.default_server
+        self.name = name or (self.name if server == self.default_server else f"{self.name}:{server}")
+        self.label = f"{self.name} ({self.what}, {server})"
+        self.redis_url = redis_url
+        env = {"REDIS_URL": redis_url or "", "FLOOR_PREFIX": f"floor{uuid.uuid4().hex[:8]}"}
+        self.server = ServerProcess(self.app, env, server=server)
 
     def start(self, devices):
         self.server.start()
         return self
+
+
+class FloorRedisSystem(FloorSystem):
+    """The least a cross-process design pays: each push is one PUBLISH, each process one subscriber."""
+    name = "floor-redis"
+    app, what, default_server = "kit.bench.floor_redis:application", "bare ASGI through Redis pub/sub", "uvicorn"
+
+    def __init__(self, redis_url, server=None, name=None):
+        if not redis_url:
+            raise ValueError("the Redis floor needs a Redis URL")
+        super().__init__(redis_url, server, name)

@@ -1,0 +1,103 @@
+"""The Redis floor: a bare ASGI app (no Django, no channel layer) whose every push goes through
+Redis pub/sub, as any design whose HTTP and WebSocket sides may live in different processes must.
+
+The least such a design pays: the HTTP request serializes the frame once and PUBLISHes it (one
+Redis round trip); each process holds ONE subscriber connection for all its sockets and writes
+what arrives to the local sockets it is meant for. Same routes and frames as kit/bench/floor.py:
+  WS   /ws/devices/<id>/    POST /push/<id>/    POST /broadcast/    POST /command/<id>/
+A command carries this process's reply channel, so the device's reply finds the waiting request
+from any process. Needs REDIS_URL; served by uvicorn by default (kit.bench.systems).
+"""
+import asyncio
+import os
+import uuid
+
+import redis.asyncio as aioredis
+
+from kit.bench import floor
+
+PREFIX = os.environ.get("FLOOR_PREFIX", "floor")
+BROADCAST = f"{PREFIX}.devices"
+REPLIES = f"{PREFIX}.reply.{uuid.uuid4().hex}"  # this process's reply channel
+
+
+def device_channel(device_id):
+    return f"{PREFIX}.device.{device_id}"
+
+
+class Hub:
+    """The process's one Redis subscriber: Redis channel -> the local sockets listening on it."""
+
+    def __init__(self):
+        self.local = {}  # Redis channel -> {send callable of each local socket}
+        self.reply_to = {}  # command id -> the asking process's reply channel
+        self.started = None
+
+    async def start(self):
+        if self.started is None:
+            self.started = asyncio.ensure_future(self._connect())
+        await self.started
+
+    async def _connect(self):
+        self.redis = aioredis.from_url(os.environ["REDIS_URL"])
+        self.pubsub = self.redis.pubsub()
+        await self.pubsub.subscribe(BROADCAST, REPLIES)
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self):
+        async for message in self.pubsub.listen():
+            if message["type"] != "message":
+                continue
+            channel, data = message["channel"].decode(), message["data"]
+            if channel == REPLIES:
+                command_id, _, reply = data.decode().partition("\n")
+                future = floor.waiting.pop(command_id, None)
+                if future and not future.done():
+                    future.set_result(reply)
+                continue
+            reply_to, _, text = data.decode().partition("\n")
+            if reply_to:  # a command: remember where its reply goes
+                command_id, _, reply_to = reply_to.partition(" ")
+                self.reply_to[command_id] = reply_to
+            await floor.write_to(self.local.get(channel, ()), text)
+
+    async def join(self, channel, send):
+        await self.start()
+        if not self.local.get(channel):
+            await self.pubsub.subscribe(channel)
+        self.local.setdefault(channel, set()).add(send)
+
+    async def leave(self, channel, send):
+        self.local.get(channel, set()).discard(send)
+        if not self.local.get(channel):
+            self.local.pop(channel, None)
+            await self.pubsub.unsubscribe(channel)
+
+
+hub = Hub()
+
+
+class RedisRoutes(floor.Routes):
+    """floor.Routes with every delivery going through Redis pub/sub."""
+
+    async def connected(self, device_id, send):
+        await hub.join(device_channel(device_id), send)
+        await hub.join(BROADCAST, send)
+
+    async def disconnected(self, device_id, send):
+        await hub.leave(device_channel(device_id), send)
+        await hub.leave(BROADCAST, send)
+
+    async def deliver(self, device_id, text, command_id=None):
+        """PUBLISH once; -> how many processes had a subscriber (0: offline)."""
+        await hub.start()
+        header = f"{command_id} {REPLIES}" if command_id else ""
+        return await hub.redis.publish(device_channel(device_id) if device_id else BROADCAST, f"{header}\n{text}")
+
+    async def replied(self, command_id, data_text):
+        reply_to = hub.reply_to.pop(command_id, None)
+        if reply_to:
+            await hub.redis.publish(reply_to, f"{command_id}\n{data_text}")
+
+
+application = floor.make_application(RedisRoutes())

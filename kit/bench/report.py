@@ -1,0 +1,127 @@
+"""The bench's report as text: the figures (median and spread over the passes), the ratios to each
+floor, the issue's goals as met/MISSED rows, and what each operation cost in CPU and where it went."""
+from kit.bench.summary import FLOORS
+
+FIGURES = [  # key, label, better
+    ("latency_p50_ms", "HTTP->device latency p50 (ms)", "lower"),
+    ("latency_p99_ms", "HTTP->device latency p99 (ms)", "lower"),
+    ("fanout_per_s", "fan-out deliveries/s", "higher"),
+    ("command_rtt_p50_ms", "command round trip p50 (ms)", "lower"),
+    ("memory_per_connection_kib", "memory per idle socket (KiB)", "lower"),
+]
+
+
+def fmt(value, suffix=""):
+    if value is None:
+        return "n/a"
+    return (f"{value:,.0f}" if value >= 100 else f"{value:.2f}") + suffix
+
+
+def with_spread(found, suffix=""):
+    """median (lowest-highest over the passes); the median alone when there was one value."""
+    if not found:
+        return "n/a"
+    if len(found["passes"]) < 2:
+        return fmt(found["median"], suffix)
+    return f"{fmt(found['median'], suffix)} ({fmt(found['min'])}-{fmt(found['max'])})"
+
+
+def columns(rows):
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in
+                       enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def table(report):
+    """Figures per system, then each system's ratio to each floor measured (pass by pass, medians)."""
+    names = list(report["systems"])
+    rows = [["figure", *names]]
+    for key, label, _ in FIGURES:
+        rows.append([label] + [with_spread(report.get("spread", {}).get(name, {}).get(key))
+                               if report.get("spread") else fmt(report["systems"][name].get(key)) for name in names])
+    ratio_columns = [(name, floor) for name in names for floor in FLOORS
+                     if name not in FLOORS and name in report.get("ratios", {}).get(floor, {})]
+    text = columns(rows)
+    if ratio_columns:
+        rows = [["ratio, pass by pass", *(f"{name}/{floor}" for name, floor in ratio_columns)]]
+        for key, label, _ in FIGURES:
+            rows.append([label] + [with_spread(report["ratios"][floor][name].get(key), "x")
+                                   for name, floor in ratio_columns])
+        text += "\n\n" + columns(rows)
+    return text + goal_lines(report)
+
+
+def goal_lines(report):
+    if not report.get("targets"):
+        return ""
+    lines = ["", "", "goals (issue 14), for the kit:"]
+    for check in report["targets"].values():
+        unit = f" {check['unit']}" if "unit" in check else "x"
+        lines.append(f"  {check['text']}: {with_spread(check['spread'], unit)}: {'met' if check['met'] else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def cost_lines(report):
+    """CPU per operation (server, the bench's client, Redis), the py-spy shares and the hop timings."""
+    coarse = " (coarse in --quick: CPU time is counted in ticks)" if report.get("quick") else ""
+    lines = ["", f"CPU per operation, medians over the passes{coarse}:",
+             "  system: per push (server / bench client / Redis) | per fan-out delivery (same)"]
+    for name, details in report["details"].items():
+        if "latency" not in details or "fanout" not in details:
+            continue
+        push, delivery = details["latency"], details["fanout"]
+        lines.append(f"  {name}: {fmt(push['server_cpu_ms_per_push'])} / {fmt(push['client_cpu_ms_per_push'])} / "
+                     f"{fmt(push.get('redis_cpu_ms_per_push'))} ms | {fmt(delivery['server_cpu_us_per_delivery'])} / "
+                     f"{fmt(delivery['client_cpu_us_per_delivery'])} / {fmt(delivery.get('redis_cpu_us_per_delivery'))} us")
+    for name, sections in report.get("profiles", {}).items():
+        for section, found in sections.items():
+            if found["cpu_share"]:
+                shares = ", ".join(f"{part} {share:.0%}" for part, share in list(found["cpu_share"].items())[:7])
+                lines.append(f"{name} {section} CPU by component (py-spy, a pass of its own, {found['samples']} "
+                             f"samples): {shares}")
+            else:
+                lines.append(f"{name} {section}: no profile ({found['error']})")
+    for name, hops in report.get("hops", {}).items():
+        parts = ", ".join(f"{hop} {value['median_ms']:.2f}" for hop, value in hops["hops"].items())
+        lines.append(f"{name} push p50 {hops['latency_p50_ms']:.2f} ms; hop medians (ms; counts are counts): {parts}")
+    return "\n".join(lines)
+
+
+DOCS_START, DOCS_END = "<!-- bench:start (make bench writes this part) -->", "<!-- bench:end -->"
+
+
+def markdown(report):
+    """The figures, the ratios to the Redis floor and the goals as Markdown, for docs/bench.md."""
+    names = list(report["systems"])
+    lines = ["| figure | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+    for key, label, _ in FIGURES:
+        lines.append(f"| {label} | " + " | ".join(with_spread(report["spread"][name].get(key)) for name in names) + " |")
+    subjects = [name for name in names if name in report.get("ratios", {}).get("floor-redis", {})]
+    if subjects:
+        lines += ["", "| ratio to the Redis floor, pass by pass | " + " | ".join(subjects) + " |",
+                  "| --- |" + " ---: |" * len(subjects)]
+        for key, label, _ in FIGURES:
+            lines.append(f"| {label} | " + " | ".join(
+                with_spread(report["ratios"]["floor-redis"][name].get(key), "x") for name in subjects) + " |")
+    if report.get("targets"):
+        lines += ["", "Goals of issue 14, for the kit:", ""]
+        for check in report["targets"].values():
+            unit = f" {check['unit']}" if "unit" in check else "x"
+            lines.append(f"- {check['text']}: {with_spread(check['spread'], unit)}: "
+                         f"**{'met' if check['met'] else 'MISSED'}**")
+    machine = report["machine"]
+    lines += ["", f"Measured {report['created']}: {machine['cpus']} CPUs ({machine['cpu_model']}), Python "
+              f"{machine['python']}, load average {machine['load_average_before'][0]:.1f} before the run, "
+              f"{report['passes']} interleaved passes (median, lowest-highest), Redis: {report['redis']['source']}."]
+    return "\n".join(lines)
+
+
+def write_docs(path, report):
+    """Replaces the part of `path` between the bench markers with markdown(report)."""
+    from pathlib import Path
+
+    text = Path(path).read_text()
+    start, end = text.index(DOCS_START) + len(DOCS_START), text.index(DOCS_END)
+    Path(path).write_text(text[:start] + "\n" + markdown(report) + "\n" + text[end:])

@@ -1,0 +1,33 @@
+"""The fast variant of the served project: the same learner's files, served leaner (issue 14).
+
+Step 3's design as the notebooks teach it (Django views, DeviceConsumer, RedisChannelLayer, daphne)
+stays what `runserver` and the grader run. This package is what `make demo`, compose's `web` and
+`make bench`'s "kit" serve instead, each change measured on its own (notebook 05, docs/bench.md):
+
+  api        the HTTP API served by a Channels AsyncHttpConsumer (kit/fast/api.py): the same URLconf,
+             views and validation (mysite/api.py), without Django's request handler and middleware
+  cache      API keys and devices looked up once per CACHE_SECONDS (kit/fast/cache.py): revoking a key
+             takes effect within that time (0.5 s), well inside the 1 s the contract allows
+  nocleanup  device events that touch no database skip Channels' per-event close_old_connections()
+             thread hop (kit/fast/consumers.py)
+  pubsub     RedisPubSubChannelLayer, with a bounded queue per socket (kit/fast/layer.py)
+  hub        with pubsub: a push arrives once per process and its frame is made once, then written
+             straight to the local device sockets (kit/fast/layer.py, kit/fast/consumers.py)
+  (server)   uvicorn with uvloop and httptools instead of daphne (kit.bench.servers)
+
+    DJANGO_SETTINGS_MODULE=kit.fast.settings uvicorn kit.fast.asgi:application    # all changes
+    KIT_FAST=api,cache ...                                                         # only these
+"""
+import os
+
+STEPS = ("api", "cache", "nocleanup", "pubsub", "hub")
+
+
+def enabled():
+    """The changes switched on: KIT_FAST (comma-separated), all of them by default."""
+    chosen = os.environ.get("KIT_FAST")
+    found = set(STEPS) if chosen is None else {step.strip() for step in chosen.split(",") if step.strip()}
+    unknown = found - set(STEPS)
+    if unknown:
+        raise ValueError(f"KIT_FAST: unknown changes {sorted(unknown)}; known: {', '.join(STEPS)}")
+    return found

@@ -1,0 +1,71 @@
+"""The HTTP API served by a Channels AsyncHttpConsumer instead of Django's request handler.
+
+The same URLconf, views and validation as the learner's project: the consumer builds Django's
+own ASGIRequest, resolves the path and awaits the view, whose api_endpoint (mysite/api.py) does
+every check and error status. What it leaves out is the path around them: Django's middleware
+(each sync middleware class a thread hop in and out) and the request signals. The API needs
+none of it: header tokens, no session, no CSRF (its views are csrf_exempt anyway).
+"""
+import asyncio
+import logging
+from io import BytesIO
+
+from asgiref.sync import sync_to_async
+from channels.exceptions import StopConsumer
+from channels.generic.http import AsyncHttpConsumer
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.urls import Resolver404, get_resolver
+
+from mysite.api import error_response, not_found, server_error
+
+log = logging.getLogger("kit.fast")
+
+
+class ApiConsumer(AsyncHttpConsumer):
+    # No channel of its own: Channels would make one per request (with the pub/sub layer a Redis
+    # SUBSCRIBE and UNSUBSCRIBE each); the views reach the layer through get_channel_layer().
+    channel_layer_alias = "the API consumer needs no channel"
+    received = 0
+
+    async def http_request(self, message):
+        """Collects the body up to the API's limit; past it, answers 413 without keeping the rest."""
+        self.received += len(message.get("body", b""))
+        if self.received > settings.API_MAX_BODY_BYTES:
+            await self.answer(error_response(413, f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB"))
+            raise StopConsumer()
+        await super().http_request(message)
+
+    async def handle(self, body):
+        """Resolves the path in the project's URLconf and awaits its view, as Django would."""
+        request = ASGIRequest(self.scope, BytesIO(body))
+        try:
+            match = get_resolver().resolve(request.path_info)
+        except Resolver404:
+            response = not_found(request)
+        else:
+            view = match.func if asyncio.iscoroutinefunction(match.func) else sync_to_async(match.func)
+            try:
+                response = await view(request, *match.args, **match.kwargs)
+            except Exception:  # api_endpoint answers every expected error itself: this is a bug
+                log.exception("unexpected error in %s", request.path)
+                response = server_error(request)
+        await self.answer(response)
+
+    async def answer(self, response):
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+        if not response.has_header("Content-Length"):
+            headers.append((b"content-length", str(len(response.content)).encode()))
+        await self.send_response(response.status_code, response.content, headers=headers)
+
+
+def api_or(other, api=None, prefix="/api/"):
+    """An ASGI app: HTTP requests under `prefix` go to `api` (ApiConsumer), everything else to `other`."""
+    api = api or ApiConsumer.as_asgi()
+
+    async def application(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(prefix):
+            return await api(scope, receive, send)
+        return await other(scope, receive, send)
+
+    return application
