@@ -1,6 +1,7 @@
 """`make demo`: the live project for a class, with one command.
 
-Starts (or finds) a Redis, the project (its fast variant, kit/fast/, on uvicorn) with a fresh database, an instructor
+Starts (or finds) a Redis, the project (kit.serve with the kit's harness; --fast: the fast variant,
+kit/fast/, on uvicorn) with a fresh database, an instructor
 login, an API key, a few simulated devices, and prints the URLs and credentials. Ctrl-C
 (or --exit-after SECONDS) stops everything it started, in order; nothing waits forever.
 When something went wrong (the server or the simulator died), a copy of the logs is kept and named.
@@ -123,15 +124,16 @@ def keep_logs(server):
     return kept
 
 
-def run(port, count, prefix, exit_after):
+def run(port, count, prefix, exit_after, fast=False):
     redis = server = simulator = None
     status = 1
     try:
         redis = redis_service.find_or_start()
         port = port if port and port_is_free(port) else free_port()
-        # fast: the served variant the bench measures fastest (kit/fast/, uvicorn), as compose's web.
+        # fast: the variant the bench measures fastest (kit/fast/, uvicorn); by default kit.serve, which
+        # keeps issue 13's limits (header timeout, slow readers closed, close frames on SIGTERM).
         server = LiveServer(redis_url=redis.url, layer_prefix=f"demo{uuid.uuid4().hex[:6]}", debug=True,
-                            env={"PRESENCE_HEARTBEAT_SECONDS": "3", "PRESENCE_TTL_SECONDS": "10"}, fast=True)
+                            env={"PRESENCE_HEARTBEAT_SECONDS": "3", "PRESENCE_TTL_SECONDS": "10"}, fast=fast)
         server.port = port
         print(f"Starting the project on {server.http_url} (Redis {redis.url}) ...", flush=True)
         server.start()
@@ -172,6 +174,7 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8000, help="preferred port (a free one if taken; 0: any)")
     parser.add_argument("--devices", type=int, default=3, help="how many simulated devices (default 3)")
     parser.add_argument("--prefix", default="sim", help="simulated device ids are PREFIX-1..N")
+    parser.add_argument("--fast", action="store_true", help="serve the fast variant (kit/fast/, uvicorn; docs/bench.md)")
     parser.add_argument("--exit-after", type=float, default=None, metavar="SECONDS",
                         help="stop by itself after SECONDS (smoke tests); default: run until Ctrl-C")
     args = parser.parse_args(argv)
@@ -181,7 +184,7 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
-    return run(args.port, args.devices, args.prefix, args.exit_after)
+    return run(args.port, args.devices, args.prefix, args.exit_after, fast=args.fast)
 
 
 if __name__ == "__main__":
