@@ -2,7 +2,7 @@
 
 A device on process A gets what is POSTed to process B; a chat room spans both processes;
 presence agrees on both. Real Redis, real daphne, real sockets; every wait is bounded.
-A process killed outright is tests/test_presence_processes.py's subject.
+A process killed outright is tests/project/test_presence_processes.py's subject.
 """
 import asyncio
 import json
