@@ -43,11 +43,11 @@ setup-dev: $(VENV)/.dev-installed
 lab: setup
 	$(WITH_REDIS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
-# pytest-xdist: most tests wait on servers, sockets and timeouts, so more workers than cores pay off;
-# notebook and browser tests each stay on one worker (tests/conftest.py). TEST_WORKERS=0: one process.
+# pytest-xdist: most tests wait on servers, sockets and timeouts, so more workers than cores pay off.
+# A module's tests share a worker, the grader's self-test is spread (tests/conftest.py). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 4
 test: setup-dev lint
-	$(WITH_REDIS) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(WITH_REDIS) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .

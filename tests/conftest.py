@@ -40,25 +40,27 @@ def django_in_memory():
     yield settings
 
 
-# Under pytest-xdist (`make test`: -n 4 --dist loadgroup) each of these groups runs on one worker, one
-# test after another: a notebook drives a kernel, a server and Redis, a page test a Chromium; side by
-# side on 2 cores, their cell and page time limits would measure the machine's load, not the kit.
-SERIAL_GROUPS = {"tests/notebooks/": "notebooks", "tests/project/test_browser.py": "browser"}
+# Under pytest-xdist (`make test`: -n 4 --dist loadfile) a module's tests run on one worker, in order:
+# a module-scoped fixture (a graded class, a bench run, a server, a Chromium) is built once, and a
+# module's process checks never meet its own tests' processes from another worker. The notebook
+# modules thus keep one kernel each at a time. These modules' tests are independent gradings of
+# a minute each: they are spread one by one.
+SPREAD_MODULES = ("tests/kit/test_grader.py",)
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which the grader's pytest does not load
 def pytest_xdist_make_scheduler(config, log):
-    """--dist loadgroup with the groups named by path. (xdist 3.8 reads its xdist_group mark through
-    a node attribute that pytest 9 no longer has, so the mark alone groups nothing.)"""
-    if config.getvalue("dist") != "loadgroup":
+    """--dist loadfile, except that SPREAD_MODULES' tests go to workers one by one."""
+    if config.getvalue("dist") != "loadfile":
         return None
-    from xdist.scheduler import LoadGroupScheduling
+    from xdist.scheduler import LoadFileScheduling
 
-    class GroupedByPath(LoadGroupScheduling):
+    class ByModuleSpreadingGradings(LoadFileScheduling):
         def _split_scope(self, nodeid):
-            return next((group for prefix, group in SERIAL_GROUPS.items() if nodeid.startswith(prefix)), nodeid)
+            module = nodeid.split("::", 1)[0]
+            return nodeid if module in SPREAD_MODULES else module
 
-    return GroupedByPath(config, log)
+    return ByModuleSpreadingGradings(config, log)
 
 
 def pytest_terminal_summary(terminalreporter):
