@@ -44,8 +44,11 @@ setup-dev: $(VENV)/.dev-installed
 lab: setup
 	PYTHONSTARTUP=$(CURDIR)/kit/kernel_startup.py $(WITH_REDIS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
+# pytest-xdist: most tests wait on servers, sockets and timeouts, so more workers than cores pay off.
+# A module's tests share a worker, the grader's self-test is spread (tests/conftest.py). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 4
 test: setup-dev lint
-	$(WITH_REDIS) $(PY) -m pytest $(PYTEST_ARGS)
+	$(WITH_REDIS) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .

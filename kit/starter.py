@@ -43,7 +43,8 @@ COPY = ["project", "notebooks", "kit", "tests", "Makefile", "README.md", "requir
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache", "db.sqlite3*", "*_hidden.py",
                               "results.json", "bench-results.json")
 # The kit's own self-tests grade the reference solution: they do not belong in a learner's copy.
-KIT_ONLY = ["tests/test_grader.py", "tests/test_starter.py", "tests/fixtures"]
+KIT_ONLY = ["tests/kit/test_grader.py", "tests/kit/test_grader_hostile.py", "tests/kit/test_starter.py",
+            "tests/kit/fixtures"]
 
 STEP_OF_FILE = {"project/echo/": 1, "project/chat/": 2, "project/devices/consumers.py": 3, "project/devices/views.py": 3,
                 "project/devices/commands.py": 4}

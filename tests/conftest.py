@@ -40,6 +40,29 @@ def django_in_memory():
     yield settings
 
 
+# Under pytest-xdist (`make test`: -n 4 --dist loadfile) a module's tests run on one worker, in order:
+# a module-scoped fixture (a graded class, a bench run, a server, a Chromium) is built once, and a
+# module's process checks never meet its own tests' processes from another worker. The notebook
+# modules thus keep one kernel each at a time. These modules' tests are independent gradings of
+# a minute each: they are spread one by one.
+SPREAD_MODULES = ("tests/kit/test_grader.py",)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which the grader's pytest does not load
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, except that SPREAD_MODULES' tests go to workers one by one."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByModuleSpreadingGradings(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::", 1)[0]
+            return nodeid if module in SPREAD_MODULES else module
+
+    return ByModuleSpreadingGradings(config, log)
+
+
 def pytest_terminal_summary(terminalreporter):
     """Browser tests ran and no Chromium was found: say how to install it, once, at the end."""
     try:

@@ -1,9 +1,14 @@
 """Helpers for the kit's own step-4 tests (failure, presence across processes, concurrency,
 properties): a Redis of our own that we really stop, servers, simulated devices, bounded waits."""
 import asyncio
+import atexit
 import contextlib
+import functools
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 
@@ -24,8 +29,23 @@ def own_redis():
     return redis_service.find_or_start(skip=("REDIS_URL", "localhost:6379"))  # always one of its own
 
 
+@functools.cache
+def migrated_database():
+    """The project's database, migrated once per test process (migrating takes seconds on a busy
+    machine, copying the file none): servers with a database of their own start from a copy."""
+    folder = Path(tempfile.mkdtemp(prefix="kit-db-template-"))
+    atexit.register(shutil.rmtree, folder, True)
+    with LiveServer(db_path=folder / "db.sqlite3") as migrator:
+        migrator.manage("migrate", "--noinput")
+    return folder / "db.sqlite3"
+
+
 def start_server(redis_url, **kwargs):
-    return LiveServer(redis_url=redis_url, env=FAST_PRESENCE, **kwargs).start()
+    server = LiveServer(redis_url=redis_url, env=FAST_PRESENCE, **kwargs)
+    if not Path(server.db_path).exists():  # not a database another server already uses
+        shutil.copyfile(migrated_database(), server.db_path)
+        server.migrated = True
+    return server.start()
 
 
 def api_client(server, key, connections=100):

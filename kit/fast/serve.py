@@ -2,14 +2,14 @@
 kit.fast.settings. What compose's `web`, `make demo` and `make bench`'s "kit" run.
 
     python -m kit.fast.serve [--host 127.0.0.1] [--port 8000]    # from project/, kit/ on PYTHONPATH
-    KIT_SERVED=fast python -m pytest tests/test_failure.py         # LiveServer serves it too
+    KIT_SERVED=fast python -m pytest tests/project/test_failure.py         # LiveServer serves it too
 
 `runserver` and the notebooks keep daphne and step 3's design, as the Channels docs teach them.
 
 KIT_FAST_SERVER=kit.serve serves it with kit.serve (daphne with the kit's limits: a header timeout,
 slow readers closed with 4408, 1001 on SIGTERM) instead: about twice the push latency and half the
 fan-out of uvicorn (docs/bench.md). On uvicorn, a device that does not read gets its pushes dropped
-(memory stays bounded, tests/test_fast.py), shutdown closes sockets with 1012, and there is no
+(memory stays bounded, tests/project/test_fast.py), shutdown closes sockets with 1012, and there is no
 timeout for a request head that never ends.
 """
 import argparse

@@ -6,7 +6,7 @@ channels-redis (4.3) pops a process's shared inbox with BZPOPMIN, then copies th
 backup sorted set. A receive() cancelled between the two (a socket closing, a command whose
 asyncio.wait_for ran out) loses the message, even when it was meant for another socket of the
 process (django/channels_redis#366): a push answered 202 never arrived, about once in three runs
-of tests/test_hardening_load.py. install() replaces that pop with one that runs in a task of its
+of tests/project/test_hardening_load.py. install() replaces that pop with one that runs in a task of its
 own: if its caller is gone when the message comes, the message goes back to the inbox with its
 score (its place in the line), where the next receive() finds it.
 

@@ -1,5 +1,6 @@
-"""Presence shared by two server processes (one Redis, one database), and after a server is
-SIGKILLed without running disconnect: its rows are no longer refreshed and expire after the TTL."""
+"""Presence when one of two server processes (one Redis, one database) is SIGKILLed without running
+disconnect: its rows are no longer refreshed and expire after the TTL; they come back when it restarts.
+(Pushes, commands and presence across two healthy processes: tests/project/test_scaling.py.)"""
 import time
 
 import pytest
@@ -19,33 +20,6 @@ def servers(redis):
         for live in (first, second):
             if live:
                 live.stop()
-
-
-async def test_presence_and_commands_across_two_server_processes(servers):
-    a, b = servers
-    key = a.manage("create_api_key", "two-servers").splitlines()[-1].strip()
-    (on_a, token_a), (on_b, token_b) = issue_devices(a, 2, "proc")
-    async with api_client(a, key) as api_a, api_client(b, key) as api_b, \
-            fleet(a, [(on_a, token_a)]) as (device_a,), fleet(b, [(on_b, token_b)]) as (device_b,):
-        for api in (api_a, api_b):  # either process sees both devices online
-            online = await online_map(api)
-            assert online[on_a] and online[on_b]
-        # A command through B reaches the device on A; the reply finds its way back through Redis.
-        response = await api_b.post(f"/api/devices/{on_a}/commands/", json={"data": {"via": "b"}})
-        assert response.status_code == 200
-        assert response.json()["reply"] == {"ok": True, "device": on_a, "echo": {"via": "b"}}
-        response = await api_a.post(f"/api/devices/{on_b}/messages/", json={"data": "from a"})
-        assert response.status_code == 202 and response.json()["online"] is True
-        await wait_until(lambda: [m["data"] for m in device_b.messages] == ["from a"], 5, "the push via A")
-
-        await device_b.stop()  # a clean close on B: A's API sees it at once
-        await wait_until(lambda: _is_offline(api_a, on_b), 5, "A to see B's device go offline")
-        response = await api_a.post(f"/api/devices/{on_b}/commands/", json={"data": 1})
-        assert response.status_code == 409
-
-
-async def _is_offline(api, device_id):
-    return not (await online_map(api))[device_id]
 
 
 async def test_a_killed_servers_devices_expire_and_come_back_when_it_restarts(servers):

@@ -1,7 +1,7 @@
 """The grader's self-test: the reference gets 100, a fresh starter copy 0 on every step, each
 broken submission loses exactly the tests it breaks, results.json in format.
 
-What each broken fixture (tests/fixtures/broken.py) must fail, by test function; its points follow
+What each broken fixture (tests/kit/fixtures/broken.py) must fail, by test function; its points follow
 from the grader's rule (a step's points shared equally among its test functions), checked on its
 own below, so adding a grading test changes no number here:
   syntax_error_chat      step 2 all (chat's routes refused); step 3 the two tests that need a chat socket

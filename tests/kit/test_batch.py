@@ -1,5 +1,5 @@
 """Batch grading's own handling of what is not a gradable project (the grading itself is
-exercised by tests/test_grader_hostile.py): it says why, writes results.json, and keeps going."""
+exercised by tests/kit/test_grader_hostile.py): it says why, writes results.json, and keeps going."""
 import csv
 import json
 import subprocess

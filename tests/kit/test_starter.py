@@ -46,7 +46,7 @@ def test_stubs_say_todo_and_keep_the_modules_importable(copy):
 def test_hidden_tests_and_kit_self_tests_stay_out(copy):
     dest, _ = copy
     assert not list(dest.rglob("*_hidden.py"))
-    assert not (dest / "tests/test_grader.py").exists() and not (dest / "tests/fixtures").exists()
+    assert not (dest / "tests/kit/test_grader.py").exists() and not (dest / "tests/kit/fixtures").exists()
     assert sorted(p.name for p in (dest / "tests/grading").glob("test_step*.py")) == \
         sorted(p.name for p in (REPO_DIR / "tests/grading").glob("test_step*.py") if not p.name.endswith("_hidden.py"))
     for name in ["Makefile", "README.md", "requirements.txt", "pytest.ini", "docker-compose.yml", "Dockerfile",
