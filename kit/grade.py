@@ -31,9 +31,23 @@ from kit.live_server import LiveServer, ServerFailed, stop_process_group
 from kit.sandbox import ENV_VAR, Sandbox, describe, slot
 
 GRADING_DIR = REPO_DIR / "tests" / "grading"
-STEP_TIMEOUT = 300  # seconds of wall clock for one step's pytest process
-TEST_TIMEOUT = 45  # seconds for one test (pytest-timeout)
-START_TIMEOUT = 30  # seconds for the submission's server to answer in the start-up check
+
+
+def time_limit(name, default):
+    """Seconds: KIT_GRADE_<name> when set (a slow machine lengthens, a test shortens), else default."""
+    value = os.environ.get(f"KIT_GRADE_{name}")
+    try:
+        seconds = float(value) if value else default
+    except ValueError:
+        raise SystemExit(f"KIT_GRADE_{name}={value!r}: give a number of seconds") from None
+    if seconds <= 0:
+        raise SystemExit(f"KIT_GRADE_{name}={value!r}: give a number of seconds above 0")
+    return seconds
+
+
+STEP_TIMEOUT = time_limit("STEP_TIMEOUT", 300)  # seconds of wall clock for one step's pytest process
+TEST_TIMEOUT = time_limit("TEST_TIMEOUT", 45)  # seconds for one test (pytest-timeout)
+START_TIMEOUT = time_limit("START_TIMEOUT", 30)  # seconds for the server to answer in the start-up check
 SELF_CHECK_TIMEOUT = 240
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3*", ".ipynb_checkpoints")
 

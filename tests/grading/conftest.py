@@ -18,11 +18,11 @@ import websockets
 
 from contract_client import RECEIVE_TIMEOUT, browser_origin, recv_json
 
-from kit import PROJECT_DIR, grading_seed
+from kit import PROJECT_DIR, grade, grading_seed
 from kit.live_server import LiveServer
 from kit.sandbox import Sandbox
 
-CHECK_TIMEOUT = 20  # seconds for one success-path check
+CHECK_TIMEOUT = grade.time_limit("CHECK_TIMEOUT", 20)  # seconds for one success-path check
 
 
 def device_socket(server, device_id, token):

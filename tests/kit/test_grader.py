@@ -14,6 +14,7 @@ own below, so adding a grading test changes no number here:
   server_never_starts    every step (the start-up check says why)
 """
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -180,3 +181,19 @@ def test_self_check_prints_pass_and_fail_in_plain_words(tmp_path, capsys):
     assert "Traceback" not in printed
     assert grade.self_check(1, make_reference_copy(tmp_path)) is True
     assert "PASS  text frame comes back verbatim" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value, shown", [("7", "7.0"), ("", "45")])
+def test_grading_time_limits_are_settable_by_environment(value, shown):
+    """KIT_GRADE_<limit>: a slow machine gives the grader more time, a test less; unset: the default."""
+    env = {**os.environ, "KIT_GRADE_TEST_TIMEOUT": value}
+    printed = subprocess.run([sys.executable, "-c", "from kit import grade; print(grade.TEST_TIMEOUT)"], env=env,
+                             cwd=REPO_DIR, capture_output=True, text=True, timeout=60)
+    assert printed.stdout.strip() == shown, printed.stderr
+
+
+def test_a_time_limit_that_is_not_a_number_is_refused_plainly():
+    env = {**os.environ, "KIT_GRADE_TEST_TIMEOUT": "soon"}
+    refused = subprocess.run([sys.executable, "-m", "kit.grade", "--help"], env=env, cwd=REPO_DIR,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "KIT_GRADE_TEST_TIMEOUT='soon': give a number of seconds" in refused.stderr
