@@ -97,6 +97,12 @@ async def online_map(api):
     return {row["id"]: row["online"] for row in response.json()}
 
 
+async def none_online(api, credentials):
+    """True when GET /api/devices/ shows none of these devices online."""
+    online = await online_map(api)
+    return not any(online[device_id] for device_id, _ in credentials)
+
+
 def assert_no_traceback(server):
     log = server.log_path.read_text(errors="replace")
     assert "Traceback" not in log, server.log_tail(60)

@@ -14,7 +14,7 @@ import time
 import pytest
 import websockets
 
-from step4_support import (api_client, assert_no_traceback, fleet, issue_devices, online_map,
+from step4_support import (api_client, assert_no_traceback, fleet, issue_devices, none_online, online_map,
                            start_server, wait_until)
 
 LAYER_FAILED_CLOSE_CODE = 4503
@@ -78,7 +78,7 @@ async def test_redis_killed_gives_503_fast_and_the_bridge_recovers_without_resta
             await asyncio.wait_for(chat.recv(), 10)
         assert closed.value.rcvd.code == LAYER_FAILED_CLOSE_CODE
         await wait_until(lambda: not any(d.online.is_set() for d in devices), 10, "device sockets to close")
-        await wait_until(lambda: _all_offline(api, credentials), 10, "presence to show the devices offline")
+        await wait_until(lambda: none_online(api, credentials), 10, "presence to show the devices offline")
         assert server.process.poll() is None
         assert_no_traceback(server)
         downtime = time.monotonic() - killed_at
@@ -104,11 +104,6 @@ async def test_redis_killed_gives_503_fast_and_the_bridge_recovers_without_resta
           f"{downtime:.1f} s after the kill")
     print(f"[fault figures] Redis restarted: first command answered after {recover:.2f} s, all devices back "
           f"and reached by a broadcast after {all_back:.2f} s, server never restarted")
-
-
-async def _all_offline(api, credentials):
-    online = await online_map(api)
-    return not any(online[device_id] for device_id, _ in credentials)
 
 
 async def test_chat_member_whose_send_fails_gets_a_clean_close(redis, server):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from step4_support import (FAST_PRESENCE, api_client, fleet, issue_devices, online_map, start_server,
+from step4_support import (FAST_PRESENCE, api_client, fleet, issue_devices, none_online, online_map, start_server,
                            wait_until)
 
 
@@ -30,7 +30,7 @@ async def test_a_killed_servers_devices_expire_and_come_back_when_it_restarts(se
         assert await _all_online(api_b, credentials)
         a.kill()  # SIGKILL: no disconnect handler, the DeviceConnection rows stay behind
         killed_at = time.monotonic()
-        await wait_until(lambda: _none_online(api_b, credentials), 10, "B to see A's devices expire")
+        await wait_until(lambda: none_online(api_b, credentials), 10, "B to see A's devices expire")
         expired_after = time.monotonic() - killed_at
         response = await api_b.post(f"/api/devices/{credentials[0][0]}/commands/", json={"data": 1})
         assert response.status_code == 409
@@ -45,11 +45,6 @@ async def test_a_killed_servers_devices_expire_and_come_back_when_it_restarts(se
     ttl = float(FAST_PRESENCE["PRESENCE_TTL_SECONDS"])
     print(f"\n[presence figures] server SIGKILLed: its devices shown offline by the other process after "
           f"{expired_after:.2f} s (TTL {ttl:g} s); back online {back_after:.2f} s after its restart")
-
-
-async def _none_online(api, credentials):
-    online = await online_map(api)
-    return not any(online[d] for d, _ in credentials)
 
 
 async def _all_online(api, credentials):
