@@ -54,19 +54,27 @@ class Sampler:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         time.sleep(0.5)  # attach before the traffic starts
         if self.process.poll() is not None:
-            self.error = f"py-spy could not sample: {self.process.stderr.read().decode(errors='replace')[-300:]}"
+            self.error = self.why_not()
         return self
 
     def __exit__(self, *exc):
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-            self.error = "py-spy did not stop in time"
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+                self.error = "py-spy did not stop in time"
+                return
+        # On a busy machine py-spy can take longer than the wait above to fail: no file, say why.
+        if self.error is None and not self.raw_path.exists():
+            self.error = self.why_not()
+
+    def why_not(self):
+        return f"py-spy could not sample: {self.process.stderr.read().decode(errors='replace')[-300:]}"
 
 
 def component(stack):
