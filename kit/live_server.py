@@ -108,24 +108,30 @@ class LiveServer:
         if not self.migrated:
             self.manage("migrate", "--noinput", timeout=COMMAND_TIMEOUT)
             self.migrated = True
-        # A restart keeps its port, so URLs stay valid. A fresh port can be taken by someone else
-        # between our probe and the server's bind (daphne cannot adopt a socket): then try another.
+        # A restart keeps its port, so URLs stay valid. The kit binds the socket itself and the server
+        # adopts it (daphne --fd): no other process can take the port between a probe and a bind.
+        # The fast variant (uvicorn) binds its port itself, and tries another on "Listen failure".
         for attempt in range(3):
-            self.port = self.port or free_port()
-            # kit.serve: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
-            command = [sys.executable, "-m", "kit.serve", "-b", "127.0.0.1", "-p", str(self.port),
-                       "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
+            listening = None if self.fast else self._listening_socket()
             if self.fast:
                 from kit.fast import serve
 
+                self.port = self.port or free_port()
                 command = serve.command(self.port)
+            else:
+                # kit.serve: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
+                command = [sys.executable, "-m", "kit.serve", "--fd", str(listening.fileno()),
+                           "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
             command, env = self.launcher(command, self.env)
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
                     command, cwd=self.project_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, start_new_session=True,
+                    pass_fds=(listening.fileno(),) if listening else (),
                     preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                 )
+            if listening:
+                listening.close()  # the server holds it now
             try:
                 self._wait_until_ready()
                 return self
@@ -133,6 +139,19 @@ class LiveServer:
                 if "Listen failure" not in self.log_tail(5) or attempt == 2:
                     raise
                 self.port = None
+
+    def _listening_socket(self):
+        """127.0.0.1 on this server's port (a free one the first time), bound and listening."""
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart reuses its port
+        try:
+            listening.bind(("127.0.0.1", self.port or 0))
+            listening.listen(128)
+        except OSError:
+            listening.close()
+            raise
+        self.port = listening.getsockname()[1]
+        return listening
 
     def _wait_until_ready(self):
         deadline = time.monotonic() + self.start_timeout
