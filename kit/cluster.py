@@ -69,6 +69,12 @@ class Cluster:
         """A management command against the shared database (any process's settings will do)."""
         return self.servers[0].manage(*args, **kwargs)
 
+    def create_device(self, device_id):
+        return self.servers[0].create_device(device_id)
+
+    def create_api_key(self, name):
+        return self.servers[0].create_api_key(name)
+
     def channel_layer(self):
         """A RedisChannelLayer in the caller's process that reaches the consumers of every process."""
         return self.servers[0].channel_layer()

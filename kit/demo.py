@@ -138,7 +138,7 @@ def run(port, count, prefix, exit_after, fast=False):
         print(f"Starting the project on {server.http_url} (Redis {redis.url}) ...", flush=True)
         server.start()
         password = create_instructor(server)
-        api_key = server.manage("create_api_key", "demo").splitlines()[-1].strip()
+        api_key = server.create_api_key("demo")
         server.manage("create_device", OFFLINE_DEVICE)
         sim_ids = [f"{prefix}-{n}" for n in range(1, count + 1)]
         online = set()

@@ -4,7 +4,7 @@ Tests, notebooks, the grader and `make demo` all use it. The server never runs i
 caller's event loop (a notebook kernel's loop stalls background tasks between cells).
 
     with LiveServer(redis_url=redis.url) as server:
-        server.manage("create_device", "sensor-1")   # -> the token it printed
+        token = server.create_device("sensor-1")    # the token manage.py printed
         httpx.get(server.http_url + "/api/devices/")
 """
 import atexit
@@ -223,3 +223,11 @@ class LiveServer:
         if result.returncode != 0:
             raise ServerFailed(f"manage.py {' '.join(args)} failed:\n{result.stderr.strip()[-2000:]}")
         return result.stdout.strip()
+
+    def create_device(self, device_id):
+        """Registers a device (or gives it a new token); returns its token (only its hash is stored)."""
+        return self.manage("create_device", device_id).splitlines()[-1].strip()
+
+    def create_api_key(self, name):
+        """Creates an API key for an app that publishes; returns the key."""
+        return self.manage("create_api_key", name).splitlines()[-1].strip()

@@ -67,14 +67,6 @@ class ProjectServer(LiveServer):
         """The Origin header a browser on this site would send (the chat route checks it)."""
         return self.http_url
 
-    def create_device(self, device_id):
-        """Registers a device; returns its token (only its hash is stored)."""
-        return self.manage("create_device", device_id).splitlines()[-1].strip()
-
-    def create_api_key(self, name):
-        """Creates an API key for an app that publishes; returns the key."""
-        return self.manage("create_api_key", name).splitlines()[-1].strip()
-
     def restart(self):
         result = super().restart()
         print(f"server restarted: {self.http_url} now serves the new code")

@@ -56,7 +56,7 @@ def api_client(server, key, connections=100):
 
 def issue_devices(server, count, prefix):
     """Devices created with the project's own command: [(device_id, token)]."""
-    return [(f"{prefix}-{n}", server.manage("create_device", f"{prefix}-{n}").splitlines()[-1].strip())
+    return [(f"{prefix}-{n}", server.create_device(f"{prefix}-{n}"))
             for n in range(1, count + 1)]
 
 

@@ -100,7 +100,7 @@ class KitSystem(System):
         if self.server is not self.live:
             self.live.manage("migrate", "--noinput")  # LiveServer.start does it itself
         self.server.start()
-        key = self.live.manage("create_api_key", "bench").splitlines()[-1].strip()
+        key = self.live.create_api_key("bench")
         self.api_headers = {"Authorization": f"Bearer {key}"}
         # One management process for all devices: create_device per device would take a second each.
         script = ("import json; from django.db import transaction; from devices.models import Device\n"

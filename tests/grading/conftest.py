@@ -62,7 +62,7 @@ def seed():
 
 @pytest.fixture(scope="session")
 def api_key(server, seed):
-    return seed["api_key"] or server.manage("create_api_key", "grader").splitlines()[-1].strip()
+    return seed["api_key"] or server.create_api_key("grader")
 
 
 @pytest.fixture

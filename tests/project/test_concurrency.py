@@ -24,7 +24,7 @@ def server(redis):
 
 
 async def test_concurrent_commands_never_cross_their_replies(server):
-    key = server.manage("create_api_key", "concurrency").splitlines()[-1].strip()
+    key = server.create_api_key("concurrency")
     credentials = issue_devices_fast(server, DEVICES, "busy")
     async with api_client(server, key) as api, fleet(server, credentials, reply_delay=0.05) as devices:
         requests = [(device_id, {"n": n, "nonce": uuid.uuid4().hex}) for n in range(COMMANDS_EACH)
@@ -63,7 +63,7 @@ async def test_a_late_reply_is_refused_not_delivered(server):
 
     import websockets
 
-    key = server.manage("create_api_key", "late").splitlines()[-1].strip()
+    key = server.create_api_key("late")
     (device_id, token), = issue_devices(server, 1, "late")
     async with api_client(server, key) as api:
         sock = await websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/",

@@ -84,7 +84,7 @@ async def test_bad_frames_get_an_error_frame_and_the_socket_stays_open(server, s
 
 async def test_presence_is_pushed_and_device_sockets_get_only_contract_frames(server, staff_cookie):
     first, second = f"dash-{uuid.uuid4().hex[:6]}", f"dash-{uuid.uuid4().hex[:6]}"
-    tokens = {d: server.manage("create_device", d).splitlines()[-1].strip() for d in (first, second)}
+    tokens = {d: server.create_device(d) for d in (first, second)}
 
     def device(device_id):
         return websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/", open_timeout=TIMEOUT,

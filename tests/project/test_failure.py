@@ -29,7 +29,7 @@ def server(redis):
 
 @pytest.fixture(scope="module")
 def api_key(server):
-    return server.manage("create_api_key", "failure-tests").splitlines()[-1].strip()
+    return server.create_api_key("failure-tests")
 
 
 async def timed(call):

@@ -26,7 +26,7 @@ UNCARRIABLE = ['18446744073709551616', '-9223372036854775809', '"\\ud800"', '{"\
 def live(redis):
     server = start_server(redis.url)
     try:
-        key = server.manage("create_api_key", "hardening").splitlines()[-1].strip()
+        key = server.create_api_key("hardening")
         devices = dict(issue_devices(server, 2, "hard"))
         with httpx.Client(base_url=server.http_url, headers={"Authorization": f"Bearer {key}"}, timeout=15) as api:
             yield server, api, devices

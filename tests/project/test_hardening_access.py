@@ -60,11 +60,11 @@ def test_a_device_revoked_or_deleted_has_its_sockets_closed(server):
 
 
 def test_an_api_key_replaced_or_deleted_is_refused_at_once(server):
-    old = server.manage("create_api_key", "rotated").splitlines()[-1].strip()
+    old = server.create_api_key("rotated")
     with httpx.Client(base_url=server.http_url, timeout=10) as client:
         listing = lambda key: client.get("/api/devices/", headers={"Authorization": f"Bearer {key}"})  # noqa: E731
         assert listing(old).status_code == 200
-        new = server.manage("create_api_key", "rotated").splitlines()[-1].strip()
+        new = server.create_api_key("rotated")
         assert listing(old).status_code == 401 and listing(new).status_code == 200  # no cache in between
         orm(server, "ApiKey.objects.filter(name='rotated').delete()")
         assert listing(new).status_code == 401
@@ -99,7 +99,7 @@ def test_a_new_token_closes_the_sockets_opened_with_the_old_one(server):
         old = [stack.enter_context(connect(url, additional_headers={"Authorization": f"Bearer {old_token}"},
                                            open_timeout=5)) for _ in range(2)]
         started = time.monotonic()
-        new_token = server.manage("create_device", device_id).splitlines()[-1].strip()
+        new_token = server.create_device(device_id)
         replaced = time.monotonic()
         for sock in old:
             with pytest.raises(websockets.ConnectionClosed):

@@ -56,7 +56,7 @@ async def bystander_push(api, device_id, sock):
 
 
 async def test_every_push_is_delivered_or_reported_as_not_queued(server):
-    key = server.manage("create_api_key", "load").splitlines()[-1].strip()
+    key = server.create_api_key("load")
     (target, token), (silent, silent_token) = issue_devices(server, 2, "load")
     headers = lambda token: {"Authorization": f"Bearer {token}"}  # noqa: E731
     async with api_client(server, key, connections=CONCURRENT) as api, \

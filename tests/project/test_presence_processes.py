@@ -24,7 +24,7 @@ def servers(redis):
 
 async def test_a_killed_servers_devices_expire_and_come_back_when_it_restarts(servers):
     a, b = servers
-    key = a.manage("create_api_key", "kill-test").splitlines()[-1].strip()
+    key = a.create_api_key("kill-test")
     credentials = issue_devices(a, 2, "killed")
     async with api_client(b, key) as api_b, fleet(a, credentials) as devices:
         assert await _all_online(api_b, credentials)

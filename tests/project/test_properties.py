@@ -58,7 +58,7 @@ def live():
     server = None
     try:
         server = start_server(redis.url)
-        key = server.manage("create_api_key", "properties").splitlines()[-1].strip()
+        key = server.create_api_key("properties")
         devices = dict(issue_devices(server, 3, "prop"))  # prop-1 never connects: offline
         with httpx.Client(base_url=server.http_url, headers={"Authorization": f"Bearer {key}"}, timeout=15) as api:
             yield server, api, devices

@@ -28,14 +28,14 @@ def cluster(redis_url):
 
 @pytest.fixture(scope="module")
 def api_key(cluster):
-    return cluster.manage("create_api_key", "scaling-test").splitlines()[-1].strip()
+    return cluster.create_api_key("scaling-test")
 
 
 @pytest.fixture
 def new_device(cluster):
     def make():
         device_id = f"dev-{uuid.uuid4().hex[:8]}"
-        return device_id, cluster.manage("create_device", device_id).splitlines()[-1].strip()
+        return device_id, cluster.create_device(device_id)
 
     return make
 

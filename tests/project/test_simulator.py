@@ -57,7 +57,7 @@ def wait_for_lines(log_path, expected, prefix=False, timeout=20):
 
 
 def test_simulate_devices_command_line(server, tmp_path):
-    key = server.manage("create_api_key", "cli").splitlines()[-1].strip()
+    key = server.create_api_key("cli")
     log_path = tmp_path / "simulator.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "manage.py", "simulate_devices", "--url", server.http_url,
