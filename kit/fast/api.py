@@ -7,6 +7,7 @@ every check and error status. What it leaves out is the path around them: Django
 none of it: header tokens, no session, no CSRF (its views are csrf_exempt anyway).
 """
 import asyncio
+import functools
 import logging
 from io import BytesIO
 
@@ -17,9 +18,17 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.urls import Resolver404, get_resolver
 
+from kit.fast import cleanup
 from mysite.api import error_response, not_found, server_error
 
 log = logging.getLogger("kit.fast")
+
+
+@functools.lru_cache(maxsize=4096)
+def resolve(path):
+    """The URLconf's match for a path, kept: the API's paths repeat (one per device and route), and
+    Django walks its nested patterns again for each request. -> ResolverMatch, or Resolver404."""
+    return get_resolver().resolve(path)
 
 
 class ApiConsumer(AsyncHttpConsumer):
@@ -27,6 +36,12 @@ class ApiConsumer(AsyncHttpConsumer):
     # SUBSCRIBE and UNSUBSCRIBE each); the views reach the layer through get_channel_layer().
     channel_layer_alias = "the API consumer needs no channel"
     received = 0
+
+    async def dispatch(self, message):
+        """With "nocleanup": no database clean-up hop per request, one a second (kit/fast/cleanup.py)."""
+        if "nocleanup" in settings.FAST_CHANGES:
+            return await cleanup.dispatch_without_cleanup(self, message)
+        return await super().dispatch(message)
 
     async def http_request(self, message):
         """Collects the body up to the API's limit; past it, answers 413 without keeping the rest."""
@@ -40,7 +55,7 @@ class ApiConsumer(AsyncHttpConsumer):
         """Resolves the path in the project's URLconf and awaits its view, as Django would."""
         request = ASGIRequest(self.scope, BytesIO(body))
         try:
-            match = get_resolver().resolve(request.path_info)
+            match = resolve(request.path_info)
         except Resolver404:
             response = not_found(request)
         else:

@@ -7,7 +7,6 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kit.fast.settings")
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
@@ -15,6 +14,10 @@ from kit.harness import asgi as harness  # noqa: E402  (sets Django up, installs
 from kit.harness import guards  # noqa: E402
 
 changes = set(settings.FAST_CHANGES)
+if "pubsub" in changes and settings.CHANNEL_LAYERS["default"]["BACKEND"] == "kit.fast.layer.BoundedPubSubChannelLayer":
+    from kit.fast import presence
+
+    presence.install()
 if "cache" in changes:
     from kit.fast import cache
 
@@ -25,7 +28,7 @@ if changes & {"nocleanup", "hub"} and not harness.broken_apps("routing"):
     from kit.fast.consumers import with_fast_devices
     from mysite.routing import websocket_urlpatterns
 
-    websocket = guards.Harness(AuthMiddlewareStack(URLRouter(with_fast_devices(websocket_urlpatterns))))
+    websocket = guards.Harness(URLRouter(with_fast_devices(websocket_urlpatterns)))
 
 
 async def served(scope, receive, send):

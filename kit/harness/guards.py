@@ -47,10 +47,11 @@ def not_done(scope, exc):
     log.warning("not done yet, %s closed: %s", scope.get("path"), exc)
 
 
-async def guarded_call(self, scope, receive, send):
-    """AsyncConsumer.__call__, with a stub and a failing layer turned into clean closes."""
+async def guarded_call(self, scope, receive, send, call=None):
+    """AsyncConsumer.__call__ (or `call`, a consumer's own loop), with a stub and a failing layer
+    turned into clean closes."""
     try:
-        await _original_call(self, scope, receive, send)
+        await (call or _original_call)(self, scope, receive, send)
     except NotImplementedError as exc:
         if scope.get("type") != "websocket":
             raise
