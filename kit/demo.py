@@ -1,12 +1,13 @@
 """`make demo`: the live project for a class, with one command.
 
-Starts (or finds) a Redis, the project (kit.serve with the kit's harness; --fast: the fast variant,
-kit/fast/, on uvicorn) with a fresh database, an instructor
+Starts (or finds) a Redis, the project (the fast variant, kit/fast/, on uvicorn with the kit's limits:
+what `make bench` measures best; --plain: step 3's design on kit.serve, as the notebooks and the
+grader run it) with a fresh database, an instructor
 login, an API key, a few simulated devices, and prints the URLs and credentials. Ctrl-C
 (or --exit-after SECONDS) stops everything it started, in order; nothing waits forever.
 When something went wrong (the server or the simulator died), a copy of the logs is kept and named.
 
-    python -m kit.demo [--port 8000] [--devices 3] [--exit-after SECONDS]
+    python -m kit.demo [--port 8000] [--devices 3] [--plain] [--exit-after SECONDS]
 """
 import argparse
 import contextlib
@@ -124,14 +125,14 @@ def keep_logs(server):
     return kept
 
 
-def run(port, count, prefix, exit_after, fast=False):
+def run(port, count, prefix, exit_after, fast=True):
     redis = server = simulator = None
     status = 1
     try:
         redis = redis_service.find_or_start()
         port = port if port and port_is_free(port) else free_port()
-        # fast: the variant the bench measures fastest (kit/fast/, uvicorn); by default kit.serve, which
-        # keeps issue 13's limits (header timeout, slow readers closed, close frames on SIGTERM).
+        # fast: the variant the bench measures fastest (kit/fast/, uvicorn with the kit's limits: a header
+        # timeout, slow readers closed, close frames on SIGTERM); else step 3's design on kit.serve.
         server = LiveServer(redis_url=redis.url, layer_prefix=f"demo{uuid.uuid4().hex[:6]}", debug=True,
                             env={"PRESENCE_HEARTBEAT_SECONDS": "3", "PRESENCE_TTL_SECONDS": "10"}, fast=fast)
         server.port = port
@@ -174,7 +175,9 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8000, help="preferred port (a free one if taken; 0: any)")
     parser.add_argument("--devices", type=int, default=3, help="how many simulated devices (default 3)")
     parser.add_argument("--prefix", default="sim", help="simulated device ids are PREFIX-1..N")
-    parser.add_argument("--fast", action="store_true", help="serve the fast variant (kit/fast/, uvicorn; docs/bench.md)")
+    parser.add_argument("--plain", action="store_true",
+                        help="serve step 3's design on kit.serve (daphne), as the notebooks and the grader do, "
+                        "instead of the fast variant (kit/fast/, uvicorn; docs/bench.md)")
     parser.add_argument("--exit-after", type=float, default=None, metavar="SECONDS",
                         help="stop by itself after SECONDS (smoke tests); default: run until Ctrl-C")
     args = parser.parse_args(argv)
@@ -184,7 +187,7 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
-    return run(args.port, args.devices, args.prefix, args.exit_after, fast=args.fast)
+    return run(args.port, args.devices, args.prefix, args.exit_after, fast=not args.plain)
 
 
 if __name__ == "__main__":

@@ -109,36 +109,26 @@ class LiveServer:
             self.manage("migrate", "--noinput", timeout=COMMAND_TIMEOUT)
             self.migrated = True
         # A restart keeps its port, so URLs stay valid. The kit binds the socket itself and the server
-        # adopts it (daphne --fd): no other process can take the port between a probe and a bind.
-        # The fast variant (uvicorn) binds its port itself, and tries another on "Listen failure".
-        for attempt in range(3):
-            listening = None if self.fast else self._listening_socket()
-            if self.fast:
-                from kit.fast import serve
+        # adopts it (--fd): no other process can take the port between a probe and a bind.
+        listening = self._listening_socket()
+        if self.fast:  # uvicorn with the kit's limits (kit/fast/serve.py)
+            from kit.fast import serve
 
-                self.port = self.port or free_port()
-                command = serve.command(self.port)
-            else:
-                # kit.serve: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
-                command = [sys.executable, "-m", "kit.serve", "--fd", str(listening.fileno()),
-                           "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
-            command, env = self.launcher(command, self.env)
-            with open(self.log_path, "ab") as log:
-                self.process = subprocess.Popen(
-                    command, cwd=self.project_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True,
-                    pass_fds=(listening.fileno(),) if listening else (),
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-                )
-            if listening:
-                listening.close()  # the server holds it now
-            try:
-                self._wait_until_ready()
-                return self
-            except ServerFailed:
-                if "Listen failure" not in self.log_tail(5) or attempt == 2:
-                    raise
-                self.port = None
+            command = serve.command(fd=listening.fileno())
+        else:
+            # kit.serve: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
+            command = [sys.executable, "-m", "kit.serve", "--fd", str(listening.fileno()),
+                       "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
+        command, env = self.launcher(command, self.env)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=self.project_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(listening.fileno(),),
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        listening.close()  # the server holds it now
+        self._wait_until_ready()
+        return self
 
     def _listening_socket(self):
         """127.0.0.1 on this server's port (a free one the first time), bound and listening."""

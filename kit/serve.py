@@ -16,7 +16,6 @@ The kit's LiveServer (tests, notebooks, the grader, `make demo`) runs this; plai
 `manage.py runserver` do not have these limits (README, "Limits and capacity").
 """
 import logging
-import os
 
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory
@@ -24,13 +23,10 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor, task
 
+from kit.server_limits import (ABORT_GRACE_SECONDS, CLOSE_GRACE_SECONDS, GOING_AWAY, HEADER_TIMEOUT_SECONDS,
+                               SEND_LIMIT_BYTES, SLOW_READER_CODE)
+
 log = logging.getLogger("kit.serve")
-HEADER_TIMEOUT_SECONDS = float(os.environ.get("KIT_HEADER_TIMEOUT_SECONDS", "10"))
-SEND_LIMIT_BYTES = int(os.environ.get("KIT_SEND_LIMIT_BYTES", str(4 * 1024 * 1024)))
-SLOW_READER_CODE = 4408  # 4xxx: the application's range; "408": the client took too long to read
-ABORT_GRACE_SECONDS = 5
-CLOSE_GRACE_SECONDS = 2
-GOING_AWAY = 1001
 
 
 def unsent_bytes(transport):

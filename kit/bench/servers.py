@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from kit import REPO_DIR
-from kit.fast.serve import uvicorn_command
+from kit.fast import serve as fast_serve
 from kit.live_server import _die_with_parent, free_port, stop_process_group
 
 START_TIMEOUT = 30
@@ -27,8 +27,10 @@ def server_command(server, app, port):
     """The command line serving `app` (module:attribute) on 127.0.0.1:port."""
     if server in ("daphne", "kit.serve"):  # kit.serve: daphne with the kit's limits (kit/serve.py)
         return [sys.executable, "-m", server, "-b", "127.0.0.1", "-p", str(port), app]
-    if server == "uvicorn":  # the fast variant's server, with its options (kit/fast/serve.py)
-        return uvicorn_command(app, port)
+    if server == "uvicorn" and app == fast_serve.APPLICATION:  # as compose and `make demo` serve it: with
+        return fast_serve.command(port)                         # the kit's limits (kit/fast/limits.py)
+    if server == "uvicorn":  # the floors: plain uvicorn, with the fast variant's options (kit/fast/serve.py)
+        return fast_serve.uvicorn_command(app, port)
     raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
 
 

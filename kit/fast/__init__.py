@@ -6,17 +6,18 @@ stays what `runserver` and the grader run. This package is what `make demo`, com
 
   api        the HTTP API served by a Channels AsyncHttpConsumer (kit/fast/api.py): the same URLconf,
              views and validation (mysite/api.py), without Django's request handler and middleware
-  cache      API keys and devices looked up once per CACHE_SECONDS (kit/fast/cache.py): revoking a key
+  cache      API keys and devices looked up once per FAST_CACHE_SECONDS (kit/fast/cache.py): revoking a key
              takes effect within that time (0.5 s), well inside the 1 s the contract allows
-  nocleanup  device events that touch no database skip Channels' per-event close_old_connections()
-             thread hop (kit/fast/consumers.py)
-  pubsub     RedisPubSubChannelLayer, with a bounded queue per socket (kit/fast/layer.py)
-  hub        with pubsub: a push arrives once per process and its frame is made once, then written
-             straight to the local device sockets (kit/fast/layer.py, kit/fast/consumers.py)
-  (server)   uvicorn with uvloop and httptools instead of daphne (kit.bench.servers)
+  nocleanup  Channels' per-event close_old_connections() thread hop, before every API request and
+             device event, becomes a clean-up once a second (kit/fast/cleanup.py)
+  pubsub     RedisPubSubChannelLayer with one inbox per process and bounded queues (kit/fast/layer.py);
+             a device is online if Redis says a process subscribes to its group (kit/fast/presence.py)
+  hub        with pubsub: an event for a device arrives once per process and is handed straight to its
+             consumer; a push's frame is made once (kit/fast/layer.py, kit/fast/consumers.py)
+  (server)   uvicorn with uvloop and httptools instead of daphne, with the kit's limits (kit/fast/serve.py)
 
-    DJANGO_SETTINGS_MODULE=kit.fast.settings uvicorn kit.fast.asgi:application    # all changes
-    KIT_FAST=api,cache ...                                                         # only these
+    python -m kit.fast.serve --port 8000                                           # all changes
+    KIT_FAST=api,cache python -m kit.fast.serve                                    # only these
 """
 import os
 

@@ -15,11 +15,12 @@ from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 from django.urls import Resolver404, get_resolver
 
 from kit.fast import cleanup
-from mysite.api import error_response, not_found, server_error
+from mysite.api import not_found, server_error
 
 log = logging.getLogger("kit.fast")
 
@@ -29,6 +30,13 @@ def resolve(path):
     """The URLconf's match for a path, kept: the API's paths repeat (one per device and route), and
     Django walks its nested patterns again for each request. -> ResolverMatch, or Resolver404."""
     return get_resolver().resolve(path)
+
+
+class UnreadBody(BytesIO):
+    """A body over API_MAX_BODY_BYTES, not kept: reading it raises what Django raises for one."""
+
+    def read(self, *args):
+        raise RequestDataTooBig(f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB")
 
 
 class ApiConsumer(AsyncHttpConsumer):
@@ -44,16 +52,18 @@ class ApiConsumer(AsyncHttpConsumer):
         return await super().dispatch(message)
 
     async def http_request(self, message):
-        """Collects the body up to the API's limit; past it, answers 413 without keeping the rest."""
+        """Collects the body up to the API's limit; past it, answers at once without keeping the rest:
+        the view still checks the method and the key first (405, 401), then reading the body gives 413."""
         self.received += len(message.get("body", b""))
         if self.received > settings.API_MAX_BODY_BYTES:
-            await self.answer(error_response(413, f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB"))
+            await self.handle(None)
             raise StopConsumer()
         await super().http_request(message)
 
     async def handle(self, body):
-        """Resolves the path in the project's URLconf and awaits its view, as Django would."""
-        request = ASGIRequest(self.scope, BytesIO(body))
+        """Resolves the path in the project's URLconf and awaits its view, as Django would.
+        body None: over the limit, not kept."""
+        request = ASGIRequest(self.scope, BytesIO(body) if body is not None else UnreadBody())
         try:
             match = resolve(request.path_info)
         except Resolver404:

@@ -7,8 +7,9 @@ cache. Only hits are kept: a wrong key, an unknown or an offline device asks the
 - A replaced or deleted key keeps working for at most FAST_CACHE_SECONDS (0.5 s): the contract's
   "revoked within 1 s" still holds.
 - A push's "online": true may be up to 0.5 s old (the device left meanwhile: the push is lost, as
-  at most once allows). Step 4's commands (devices/commands.py) keep asking the database, so a
-  command to a device that just left is a 409 at once, not a 504 later; GET /api/devices/ too.
+  at most once allows). Step 4's commands (devices/commands.py) ask afresh (the database, or Redis
+  with "pubsub": kit/fast/presence.py), so a command to a device that just left is a 409 at once,
+  not a 504 later; GET /api/devices/ asks the database.
 """
 import functools
 import time

@@ -84,12 +84,18 @@ class FastDeviceConsumer(DeviceConsumer):
             awaited = coroutine.send(None)
         except StopIteration:
             return
+        except OSError:  # the socket is gone (uvicorn's ClientDisconnected): at most once
+            return
         except Exception:  # as in Channels' loop, a handler's error ends this socket
             log.exception("%s failed in %s", event.get("type"), type(self).__name__)
-            asyncio.ensure_future(self.close(code=1011))
+            asyncio.ensure_future(self.close_quietly(1011))
             return
         self.backlog = collections.deque()
         self.worker = asyncio.ensure_future(self.drain(coroutine, awaited))
+
+    async def close_quietly(self, code):
+        with contextlib.suppress(Exception):  # it may be gone already
+            await self.close(code=code)
 
     async def handle(self, event, frame):
         if frame is not None:

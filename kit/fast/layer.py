@@ -119,7 +119,19 @@ class BoundedLoopLayer(RedisPubSubLoopLayer):
         if "!" not in channel:
             return await super().send(channel, message)
         inbox = channel.partition("!")[0]
-        await self._get_shard(inbox).publish(inbox, self.channel_layer.serialize({**message, TARGET: channel}))
+        await self.publish(inbox, self.channel_layer.serialize({**message, TARGET: channel}), here=inbox == self.inbox)
+
+    async def group_send(self, group, message):
+        group_channel = self._get_group_channel_name(group)
+        await self.publish(group_channel, self.channel_layer.serialize(message), here=bool(self.groups.get(group_channel)))
+
+    async def publish(self, name, data, here):
+        """PUBLISH; if it reached no subscriber although this process listens on `name` (`here`), this
+        process's subscriber is not subscribed yet (Redis came back a moment ago and the reader is
+        reconnecting): the message is handed to the local listeners directly, instead of being lost."""
+        shard = self._get_shard(name)
+        if not await shard.publish(name, data) and here:
+            shard._receive_message({"channel": name, "data": data})
 
     async def receive(self, channel):
         if "!" not in channel:

@@ -1,16 +1,13 @@
 """Serves the fast variant (kit/fast/__init__.py): uvicorn with uvloop and httptools, kit.fast.asgi,
-kit.fast.settings. What compose's `web`, `make demo` and `make bench`'s "kit" run.
+kit.fast.settings, and the kit's server limits (kit/fast/limits.py: a header timeout, slow readers
+closed with 4408, 1001 on SIGTERM). What compose's `web`, `make demo` and `make bench`'s "kit" run.
 
-    python -m kit.fast.serve [--host 127.0.0.1] [--port 8000]    # from project/, kit/ on PYTHONPATH
-    KIT_SERVED=fast python -m pytest tests/project/test_failure.py         # LiveServer serves it too
+    python -m kit.fast.serve [--host 127.0.0.1] [--port 8000] [--fd N]   # from project/, kit/ on PYTHONPATH
+    KIT_SERVED=fast python -m pytest tests/project/test_failure.py               # LiveServer serves it too
 
 `runserver` and the notebooks keep daphne and step 3's design, as the Channels docs teach them.
-
-KIT_FAST_SERVER=kit.serve serves it with kit.serve (daphne with the kit's limits: a header timeout,
-slow readers closed with 4408, 1001 on SIGTERM) instead: about twice the push latency and half the
-fan-out of uvicorn (docs/bench.md). On uvicorn, a device that does not read gets its pushes dropped
-(memory stays bounded, tests/project/test_fast.py), shutdown closes sockets with 1012, and there is no
-timeout for a request head that never ends.
+KIT_FAST_SERVER=kit.serve serves it with kit.serve (daphne with the same limits) instead: about
+twice the push latency and half the fan-out of uvicorn (docs/bench.md).
 """
 import argparse
 import os
@@ -22,30 +19,53 @@ MAX_FRAME_BYTES = 2**20  # the same cap as daphne's (1 MiB) for a WebSocket fram
 
 
 def uvicorn_command(app, port, host="127.0.0.1"):
-    """uvicorn serving `app` (module:attribute): uvloop, httptools, no lifespan, no access log."""
+    """Plain uvicorn serving `app` (module:attribute): uvloop, httptools, no lifespan, no access log
+    (the bench's floors; the kit's own server is command() below)."""
     return [sys.executable, "-m", "uvicorn", "--host", host, "--port", str(port), "--loop", "uvloop",
             "--http", "httptools", "--lifespan", "off", "--no-access-log", "--log-level", "warning",
             "--ws-max-size", str(MAX_FRAME_BYTES), app]
 
 
-def command(port, host="127.0.0.1"):
-    """The command serving the fast variant: uvicorn, or kit.serve if KIT_FAST_SERVER says so."""
+def command(port=None, host="127.0.0.1", fd=None):
+    """The command serving the fast variant on host:port, or on an inherited listening socket (fd):
+    uvicorn with the kit's limits, or kit.serve if KIT_FAST_SERVER says so."""
     server = os.environ.get("KIT_FAST_SERVER", "uvicorn")
     if server == "kit.serve":
-        return [sys.executable, "-m", "kit.serve", "-b", host, "-p", str(port), APPLICATION]
+        where = ["--fd", str(fd)] if fd is not None else ["-b", host, "-p", str(port)]
+        return [sys.executable, "-m", "kit.serve", *where, APPLICATION]
     if server != "uvicorn":
         raise ValueError(f"KIT_FAST_SERVER={server!r}: uvicorn or kit.serve")
-    return uvicorn_command(APPLICATION, port, host)
+    where = ["--fd", str(fd)] if fd is not None else ["--host", host, "--port", str(port)]
+    return [sys.executable, "-m", "kit.fast.serve", *where]
+
+
+def config(host="127.0.0.1", port=8000):
+    import uvicorn
+
+    from kit.fast.limits import HeaderTimeoutHttpToolsProtocol, LimitedWebSocketProtocol
+    from kit.server_limits import CLOSE_GRACE_SECONDS
+
+    return uvicorn.Config(APPLICATION, host=host, port=port, loop="uvloop", http=HeaderTimeoutHttpToolsProtocol,
+                          ws=LimitedWebSocketProtocol, ws_max_size=MAX_FRAME_BYTES, lifespan="off", access_log=False,
+                          log_level="warning", timeout_graceful_shutdown=CLOSE_GRACE_SECONDS + 1)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m kit.fast.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--fd", type=int, default=None, help="serve on this inherited listening socket")
     args = parser.parse_args(argv)
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
-    served = command(args.port, args.host)
-    os.execv(served[0], served)  # exec: SIGTERM from compose reaches the server itself
+    import socket
+
+    import uvicorn
+
+    # uvicorn's own --fd takes the socket for a Unix one, and a TCP socket taken so gets no
+    # TCP_NODELAY: Nagle's algorithm then holds back a response's last segment (40 ms).
+    sockets = [socket.socket(fileno=args.fd)] if args.fd is not None else None
+    uvicorn.Server(config(args.host, args.port)).run(sockets=sockets)  # SIGTERM: close frames, then exit
+    return 0
 
 
 if __name__ == "__main__":

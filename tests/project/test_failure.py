@@ -73,12 +73,20 @@ async def test_redis_killed_gives_503_fast_and_the_bridge_recovers_without_resta
         assert response.status_code in (503, 409) and response.json()["error"] and seconds < 5
         assert (await api.get("/api/devices/")).status_code == 200  # presence lives in the database
 
-        # Consumers close cleanly (4503, not a traceback); presence follows; the server lives on.
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await asyncio.wait_for(chat.recv(), 10)
-        assert closed.value.rcvd.code == LAYER_FAILED_CLOSE_CODE
-        await wait_until(lambda: not any(d.online.is_set() for d in devices), 10, "device sockets to close")
-        await wait_until(lambda: none_online(api, credentials), 10, "presence to show the devices offline")
+        if server.fast:
+            # The fast variant's pub/sub layer: nothing waits on Redis for a socket, so sockets do not
+            # notice Redis is gone; they stay open, and presence rightly says so.
+            await asyncio.sleep(2)
+            assert all(d.online.is_set() for d in devices)
+            online = await online_map(api)
+            assert all(online[device_id] for device_id, _ in credentials)
+        else:
+            # Consumers close cleanly (4503, not a traceback); presence follows; the server lives on.
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(chat.recv(), 10)
+            assert closed.value.rcvd.code == LAYER_FAILED_CLOSE_CODE
+            await wait_until(lambda: not any(d.online.is_set() for d in devices), 10, "device sockets to close")
+            await wait_until(lambda: none_online(api, credentials), 10, "presence to show the devices offline")
         assert server.process.poll() is None
         assert_no_traceback(server)
         downtime = time.monotonic() - killed_at
@@ -88,7 +96,10 @@ async def test_redis_killed_gives_503_fast_and_the_bridge_recovers_without_resta
         restarted_at = time.monotonic()
         recover = await command_until_ok(api, "fault-1", within=30)
         await wait_until(lambda: all(d.online.is_set() for d in devices), 20, "devices to reconnect")
-        assert all(d.connects > before for d, before in zip(devices, connects_before))
+        if server.fast:  # the same sockets, subscribed again by the layer
+            assert [d.connects for d in devices] == connects_before
+        else:
+            assert all(d.connects > before for d, before in zip(devices, connects_before))
         # Re-joined their groups: a broadcast reaches all three again.
         response = await api.post("/api/broadcast/", json={"data": "back"})
         assert response.status_code == 202
@@ -97,6 +108,7 @@ async def test_redis_killed_gives_503_fast_and_the_bridge_recovers_without_resta
         all_back = time.monotonic() - restarted_at
         assert server.process.poll() is None
         assert_no_traceback(server)
+        await chat.close()  # still open with the fast variant; closed by the server otherwise
 
     print(f"\n[fault figures] Redis killed: time to 503 push {figures['push'] * 1000:.0f} ms, broadcast "
           f"{figures['broadcast'] * 1000:.0f} ms, announcement {figures['announcement'] * 1000:.0f} ms, command "
@@ -115,9 +127,16 @@ async def test_chat_member_whose_send_fails_gets_a_clean_close(redis, server):
             await sock.send(json.dumps({"message": "into the void"}))
             await asyncio.wait_for(sock.recv(), 10)
         assert closed.value.rcvd.code == LAYER_FAILED_CLOSE_CODE
-        # While Redis is down a new chat handshake is refused (403), not left hanging.
-        with pytest.raises(websockets.InvalidStatus):
-            await websockets.connect(f"{server.ws_url}/ws/chat/send-fails/", origin=origin, open_timeout=5)
+        # While Redis is down a new chat handshake is refused (403), not left hanging (open_timeout). The
+        # fast variant's pub/sub layer may still hold the room's subscription from the first socket (it
+        # subscribes again when Redis is back): there the handshake may be accepted instead.
+        try:
+            late = await websockets.connect(f"{server.ws_url}/ws/chat/send-fails/", origin=origin, open_timeout=5)
+        except websockets.InvalidStatus:
+            pass
+        else:
+            await late.close()
+            assert server.fast, "a chat handshake was accepted while Redis was down"
     finally:
         redis.restart()
     again = await websockets.connect(f"{server.ws_url}/ws/chat/send-fails/", origin=origin, open_timeout=5)

@@ -100,5 +100,8 @@ async def test_every_push_is_delivered_or_reported_as_not_queued(server):
         f"a command with a {COMMAND_TIMEOUT} s timeout was answered after {command_seconds:.1f} s under the flood: "
         f"the promise is within {COMMAND_SLACK} s of its timeout")
     assert aside_status in (202, 503)  # and a 202 arrived (bystander_push waited for it)
-    assert refused, "no push was refused: the flood did not overflow the inbox, so this test showed nothing"
+    if not server.fast:
+        # The fast variant has no inbox to overflow in front of a device that reads: its hub writes each
+        # push at once (kit/fast/layer.py), so there every push arrives, as `delivered == queued` showed.
+        assert refused, "no push was refused: the flood did not overflow the inbox, so this test showed nothing"
     assert_no_traceback(server)
