@@ -9,17 +9,20 @@ from pathlib import Path
 from kit import REPO_DIR, redis_service
 from kit.bench import runner
 from kit.bench.report import FIGURES, cost_lines, table, write_docs  # noqa: F401  (FIGURES: the tests' rows)
-from kit.bench.systems import FloorRedisSystem, FloorSystem, KitSystem, SeedSystem
+from kit.bench.systems import FloorRedisSystem, FloorSystem, KitSystem, SeedSystem, TwoProcesses
 
 BUILDERS = {"kit": KitSystem, "kit-plain": KitSystem, "floor": FloorSystem, "floor-redis": FloorRedisSystem,
             "seed": SeedSystem}
-DEFAULT_SYSTEMS = "kit,kit-plain,floor,floor-redis,seed"
+DEFAULT_SYSTEMS = "kit,kit-plain,floor,floor-redis,seed,kit@2,floor-redis@2"
 KIT_SERVER = "uvicorn"  # what the fast variant is served by (compose's web and `make demo` too)
 
 
 def build(spec, redis_url):
     """kit | kit-plain | kit:CHANGES:SERVER | floor[:SERVER] | floor-redis[:SERVER] | seed[:LAYER:CONSUMER]
-    (e.g. kit:api+cache:daphne, floor:uvicorn, seed:pubsub:async)."""
+    (e.g. kit:api+cache:daphne, floor:uvicorn, seed:pubsub:async); SPEC@2: served by two processes, the
+    requests sent to the one the devices are not on (kit@2, floor-redis@2)."""
+    if spec.endswith("@2"):
+        return TwoProcesses(build(spec[:-2], redis_url))
     name, *options = spec.split(":")
     if name == "kit":
         changes, server = (options + ["all", KIT_SERVER])[:2] if options else ("all", KIT_SERVER)
@@ -43,7 +46,8 @@ def main(argv=None):
                         "as served), kit-plain (step 3's design), kit:CHANGES:SERVER (CHANGES api+cache+nocleanup+pubsub "
                         "or none), floor[:SERVER], "
                         "floor-redis[:SERVER] (SERVER daphne|uvicorn), seed[:LAYER:CONSUMER] "
-                        "(LAYER redis|pubsub|memory, CONSUMER sync|async|async-nocleanup)")
+                        "(LAYER redis|pubsub|memory, CONSUMER sync|async|async-nocleanup); SPEC@2 the same on two "
+                        "processes, requests to the one without the devices (kit@2, floor-redis@2)")
     parser.add_argument("--write-docs", default=None, metavar="FILE",
                         help="also write the figures as Markdown between FILE's bench markers (make bench: docs/bench.md)")
     parser.add_argument("--passes", type=int, default=runner.PASSES, help="interleaved measured passes")
@@ -59,7 +63,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     workload = runner.QUICK if args.quick else runner.FULL
     names = [name.strip() for name in args.systems.split(",") if name.strip()]
-    unknown = {name for name in names if name.split(":")[0] not in BUILDERS}
+    unknown = {name for name in names if name.removesuffix("@2").split(":")[0] not in BUILDERS}
     if unknown:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
     if args.passes < 1:

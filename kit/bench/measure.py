@@ -32,7 +32,7 @@ def http_client(system):
 
 
 def device_client(system, index):
-    url = f"ws://127.0.0.1:{system.port}" + system.device_path.format(system.device_id(index))
+    url = f"ws://127.0.0.1:{system.ws_port}" + system.device_path.format(system.device_id(index))
     return DeviceClient(url, system.device_headers(index))
 
 

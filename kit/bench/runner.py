@@ -119,6 +119,8 @@ async def run_async(systems, workload, progress=None, figures_wanted=ALL_FIGURES
     report["seconds"] = round(time.monotonic() - started, 1)
     report["ratios"] = {floor: summary.ratios(per_pass, floor) for floor in summary.FLOORS if floor in per_pass}
     report["targets"] = summary.goals(per_pass, report["systems"])
+    # The same goals across processes (kit@2: requests to one process, devices on another), for the record.
+    report["targets_across"] = summary.goals(per_pass, report["systems"], across="@2")
     return report
 
 

@@ -62,12 +62,13 @@ def ratios(per_pass, floor):
     return found
 
 
-def goals(per_pass, systems, subject="kit"):
+def goals(per_pass, systems, subject="kit", across=""):
     """The issue's goals for `subject`: {figure: {goal..., "value", "spread", "met"}}; goals whose floor
-    was not measured are left out."""
+    was not measured are left out. across="@2": for kit@2 against the floors served the same way."""
     checks = {}
+    subject = subject + across
     for goal in GOALS:
-        figure, floor = goal["figure"], goal.get("floor")
+        figure, floor = goal["figure"], goal.get("floor") and goal["floor"] + across
         if figure not in systems.get(subject, {}) or (floor and floor not in per_pass):
             continue
         if floor:

@@ -36,7 +36,13 @@ class System:
 
     @property
     def port(self):
+        """Where the bench's HTTP requests go."""
         return self.server.port
+
+    @property
+    def ws_port(self):
+        """Where the bench's devices connect."""
+        return self.port
 
     def stop(self):
         self.server.stop()
@@ -161,3 +167,45 @@ class FloorRedisSystem(FloorSystem):
         if not redis_url:
             raise ValueError("the Redis floor needs a Redis URL")
         super().__init__(redis_url, server, name)
+
+
+class TwoProcesses(System):
+    """`system` served by two server processes on one Redis (and, for the kit, one database): the
+    HTTP requests go to the second, the devices connect to the first, so every push and command
+    crosses from one process to the other through Redis. Server CPU and memory are the first's."""
+
+    def __init__(self, system):
+        self.base, self.name, self.label = system, f"{system.name}@2", f"{system.label}, requests sent to a second process"
+        self.redis_url, self.supports_command = system.redis_url, system.supports_command
+        for path in ("push_path", "broadcast_path", "command_path", "device_path"):
+            setattr(self, path, getattr(system, path, None))
+        first = system.server
+        self.second = ServerProcess(first.app, first.env, server=first.server, cwd=first.cwd)
+
+    def start(self, devices):
+        self.base.start(devices)
+        self.second.start()
+        self.api_headers = self.base.api_headers
+        return self
+
+    def device_id(self, index):
+        return self.base.device_id(index)
+
+    def device_headers(self, index):
+        return self.base.device_headers(index)
+
+    @property
+    def server(self):
+        return self.base.server
+
+    @property
+    def port(self):
+        return self.second.port
+
+    @property
+    def ws_port(self):
+        return self.base.port
+
+    def stop(self):
+        self.second.stop()
+        self.base.stop()

@@ -13,6 +13,11 @@ a name PUBLISHes to the inbox with the name inside, and the message is queued fo
 A channel nobody has received on for IDLE_SECONDS (a command's reply channel, once answered) is
 forgotten; a message for a forgotten channel is dropped (at most once).
 
+Local first: a group_send is PUBLISHed for the other processes' members and handed to this
+process's own members at once, without waiting for Redis to echo it back; the echo is recognised
+by the origin stamped on it (kit/fast/shard.py) and skipped, as socket.io's Redis adapter does.
+A send() to one of this process's own channels (a command's reply) does not go through Redis.
+
 Hub: an event published to a group arrives once per process (one SUBSCRIBE per group). Without
 the hub it is queued for each member, and each member's consumer wakes up, decodes it and handles
 it (a push: formats the same frame and sends it). With the hub, members that take events directly
@@ -26,70 +31,15 @@ import logging
 import time
 import uuid
 
-from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from channels_redis.utils import _wrap_close, decode_hosts
 
 from kit.fast.local_queue import LocalQueue
+from kit.fast.shard import BoundedShard, stamp
 
 log = logging.getLogger("kit.fast")
 IDLE_SECONDS = 60.0  # a local channel with no receive for this long is forgotten
 TARGET = "__asgi_channel__"  # the key naming a local channel in a message sent to an inbox (as in the core layer)
-
-
-class BoundedShard(RedisSingleShardConnection):
-    async def publish(self, channel, message):
-        """PUBLISH without the library's per-shard lock: the lock keeps SUBSCRIBE and UNSUBSCRIBE
-        in order on the one subscriber connection, but a PUBLISH goes over the client's connection
-        pool, so concurrent pushes need not wait for each other's round trip."""
-        self._ensure_redis()
-        return await self._redis.publish(channel, message)
-
-    async def _do_receiving(self):
-        """The library's reader, waiting for the next message without a 0.1 s timeout around each
-        read (a timer set and cancelled per message); on an error it logs and retries a second later."""
-        while True:
-            try:
-                if self._pubsub and self._pubsub.subscribed:
-                    self._receive_message(await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None))
-                else:
-                    await asyncio.sleep(0.1)
-            except (asyncio.CancelledError, asyncio.TimeoutError, GeneratorExit):
-                raise
-            except BaseException:  # logged as the library logs it (settings.py keeps it to one line)
-                logging.getLogger("channels_redis.pubsub").exception("Unexpected exception in receive task")
-                await asyncio.sleep(1)
-
-    async def subscribers(self, channel):
-        """How many Redis connections (one per server process) subscribe to `channel` (PUBSUB NUMSUB)."""
-        self._ensure_redis()
-        ((_, count),) = await self._redis.pubsub_numsub(channel)
-        return count
-
-    def _receive_message(self, message):
-        """The library's fan-in from Redis to the local queues, dropping for a full queue; events for
-        consumers that take them directly (the hub) are handed to them instead."""
-        if message is None:
-            return
-        name, data = message["channel"], message["data"]
-        name = name.decode() if isinstance(name, bytes) else name
-        layer = self.channel_layer
-        if name == layer.inbox:  # a send() to one of this process's channels
-            data = layer.channel_layer.deserialize(data)
-            name = data.pop(TARGET, None)
-            if name in layer.direct:
-                layer.direct[name](data, None)
-                return
-        targets = [name] if name in layer.channels else layer.groups.get(name, ())
-        if layer.direct and name in layer.groups:
-            targets = layer.write_direct(targets, data)
-        for channel in targets:
-            queue = layer.channels.get(channel)
-            if queue is None:
-                continue
-            try:
-                queue.put_nowait(data)
-            except asyncio.QueueFull:
-                log.info("%s is full (%d messages): message dropped", channel, queue.maxsize)
 
 
 class BoundedLoopLayer(RedisPubSubLoopLayer):
@@ -101,6 +51,7 @@ class BoundedLoopLayer(RedisPubSubLoopLayer):
         self.inbox = None  # this process's Redis channel for its local channels, once subscribed
         self.idle_since = {}  # local channel -> when its last receive ended (absent: being received on)
         self.swept = time.monotonic()
+        self.origin = uuid.uuid4().bytes[:8]  # stamped on what this process publishes (kit/fast/shard.py)
 
     async def new_channel(self, prefix="specific."):
         """A process-local channel: no Redis round trip but the first one (the inbox's SUBSCRIBE)."""
@@ -115,23 +66,59 @@ class BoundedLoopLayer(RedisPubSubLoopLayer):
         return channel
 
     async def send(self, channel, message):
-        """To a process-local channel: PUBLISH to its process's inbox, with the channel's name inside."""
+        """To a process-local channel: straight to it if it is this process's, else PUBLISHed to its
+        process's inbox with the channel's name inside."""
         if "!" not in channel:
             return await super().send(channel, message)
         inbox = channel.partition("!")[0]
-        await self.publish(inbox, self.channel_layer.serialize({**message, TARGET: channel}), here=inbox == self.inbox)
+        data = self.channel_layer.serialize({**message, TARGET: channel})
+        if inbox == self.inbox:  # no other process listens on this inbox: Redis has nothing to add
+            return self.deliver(inbox, data)
+        await self._get_shard(inbox).publish(inbox, stamp(self.origin, data))
 
     async def group_send(self, group, message):
+        """PUBLISHed for the other processes' members, then handed to this process's own members at once
+        (as socket.io's Redis adapter does): they need not wait for Redis to echo it back."""
         group_channel = self._get_group_channel_name(group)
-        await self.publish(group_channel, self.channel_layer.serialize(message), here=bool(self.groups.get(group_channel)))
+        data = self.channel_layer.serialize(message)
+        await self._get_shard(group_channel).publish(group_channel, stamp(self.origin, data))
+        self.deliver(group_channel, data)
 
-    async def publish(self, name, data, here):
-        """PUBLISH; if it reached no subscriber although this process listens on `name` (`here`), this
-        process's subscriber is not subscribed yet (Redis came back a moment ago and the reader is
-        reconnecting): the message is handed to the local listeners directly, instead of being lost."""
-        shard = self._get_shard(name)
-        if not await shard.publish(name, data) and here:
-            shard._receive_message({"channel": name, "data": data})
+    def deliver(self, name, data):
+        """Hands a message for `name` (a group's Redis channel, this process's inbox, or a channel of the
+        library's kind) to its listeners here: consumers that take events directly (the hub) get it
+        decoded once, a device.message with its frame made once; the others' queues get the bytes,
+        decoded by each receive() (a copy each, as with the library); a full queue drops it (logged)."""
+        if name == self.inbox:
+            event = self.channel_layer.deserialize(data)
+            target = event.pop(TARGET, None)
+            if target in self.direct:
+                self.direct[target](event, None)
+            else:
+                self.queue(target, event)
+            return
+        members = self.groups.get(name, (name,) if name in self.channels else ())
+        event = frame = None
+        for member in tuple(members):
+            take = self.direct.get(member)
+            if take is None:
+                self.queue(member, data)
+                continue
+            if event is None:
+                event = self.channel_layer.deserialize(data)
+                if event.get("type") == "device.message":
+                    # The frame DeviceConsumer.device_message sends (the contract's push frame), made once.
+                    frame = json.dumps({"type": "message", "id": event.get("id"), "data": event.get("data")})
+            take(event, frame)  # the kit's consumers only read the event: one copy serves them all
+
+    def queue(self, channel, message):
+        queue = self.channels.get(channel)
+        if queue is None:
+            return  # nobody listens here (any more): at most once
+        try:
+            queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.info("%s is full (%d messages): message dropped", channel, queue.maxsize)
 
     async def receive(self, channel):
         if "!" not in channel:
@@ -166,21 +153,6 @@ class BoundedLoopLayer(RedisPubSubLoopLayer):
     async def flush(self):
         await super().flush()
         self.inbox, self.idle_since = None, {}
-
-    def write_direct(self, members, data):
-        """Hands a group event to the members that take events directly (their consumers' take_now),
-        decoded once, and for a device.message with its frame made once; -> the other members."""
-        taking = [self.direct[member] for member in members if member in self.direct]
-        if not taking:
-            return members
-        event = self.channel_layer.deserialize(data)
-        frame = None
-        if event.get("type") == "device.message":
-            # The frame DeviceConsumer.device_message sends (the contract's push frame), made once.
-            frame = json.dumps({"type": "message", "id": event.get("id"), "data": event.get("data")})
-        for take in taking:
-            take(event, frame)
-        return [member for member in members if member not in self.direct]
 
     async def group_subscribers(self, group):
         """How many server processes have a member of `group` (0: nobody anywhere would get a group_send);

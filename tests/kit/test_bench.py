@@ -20,7 +20,7 @@ from kit.bench.profile import Sampler, py_spy
 from kit.bench.report import DOCS_END, DOCS_START
 from kit.bench.servers import ServerProcess
 
-SYSTEMS = ("kit", "kit-plain", "floor", "floor-redis", "seed")
+SYSTEMS = ("kit", "kit-plain", "floor", "floor-redis", "seed", "kit@2", "floor-redis@2")
 FLOORS = ("floor", "floor-redis")
 
 
@@ -105,6 +105,42 @@ def test_the_issues_goals_are_reported_not_asserted(quick_run):
         bound = check.get("at_most", check.get("at_least"))
         assert check["met"] == (check["value"] <= bound if "at_most" in check else check["value"] >= bound), key
     assert goals["memory_per_connection_kib"]["value"] == report["systems"]["kit"]["memory_per_connection_kib"]
+
+
+@pytest.mark.timeout(300)
+def test_the_goals_across_processes_compare_kit_at_2_with_the_floors_on_two_processes(quick_run):
+    _, report, _ = quick_run
+    across = report["targets_across"]
+    assert set(across) == set(report["targets"])
+    mine, floor = report["spread"]["kit@2"], report["spread"]["floor-redis@2"]
+    push = sorted(a / b for a, b in zip(mine["latency_p50_ms"]["passes"], floor["latency_p50_ms"]["passes"]))
+    assert math.isclose(across["latency_p50_ms"]["value"], push[1])
+
+
+@pytest.mark.timeout(120)
+def test_two_processes_take_the_requests_on_one_and_the_devices_on_the_other(redis_url):
+    """SPEC@2 (kit/bench/systems.py TwoProcesses): a push POSTed to the second process reaches a device
+    connected to the first, so it crossed processes through Redis."""
+    from kit.bench import measure
+    from kit.bench.systems import FloorRedisSystem, TwoProcesses
+
+    system = TwoProcesses(FloorRedisSystem(redis_url)).start(1)
+    try:
+        assert system.port != system.ws_port and system.second.process.pid != system.pid
+
+        async def push_across():
+            client, (device,) = measure.http_client(system), await measure.open_devices(system, 1, False, "")
+            try:
+                status, _ = await client.post(system.push_path.format(system.device_id(0)), {"data": {"seq": 7}})
+                assert status == 202
+                await device.wait_for_seq(7)
+            finally:
+                await client.close()
+                await measure.close_devices([device])
+
+        asyncio.run(push_across())
+    finally:
+        system.stop()
 
 
 @pytest.mark.timeout(300)

@@ -138,22 +138,42 @@ async def test_local_queue_bound_order_and_cancelled_getters():
     assert await asyncio.wait_for(late, 1) == "e" and queue.qsize() == 0
 
 
-async def test_a_publish_that_reached_nobody_goes_to_this_process_s_members(layers):
-    """Right after Redis comes back, a PUBLISH can come before this process's subscriber has subscribed
-    again: it reaches nobody (PUBLISH says 0), and the layer hands it to its local members instead.
-    When the subscriber is there, members get each message once, not twice."""
-    server, _ = layers
-    channel = await server.new_channel()
-    await server.group_add("room", channel)
-    await server.group_send("room", {"type": "test.message", "n": 1})
-    assert (await asyncio.wait_for(server.receive(channel), 2))["n"] == 1
-    with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(server.receive(channel), 0.3)  # not twice
-    channel = await server.new_channel()  # (the timed-out receive dropped the last one, as the library does)
-    await server.group_add("room", channel)
-    loop_layer = server._get_layer()
+async def test_a_group_send_reaches_each_member_once_here_at_once_and_elsewhere_through_redis(layers):
+    """This process's members get a group_send without Redis (even with this process's subscription
+    gone, as in the moment after Redis restarted), and not a second time when Redis echoes it back;
+    the other process's members get it through Redis, once."""
+    here, elsewhere = layers
+    mine, theirs = await here.new_channel(), await elsewhere.new_channel()
+    await here.group_add("room", mine)
+    await elsewhere.group_add("room", theirs)
+    await here.group_send("room", {"type": "test.message", "n": 1})
+    assert (await asyncio.wait_for(here.receive(mine), 2))["n"] == 1
+    assert (await asyncio.wait_for(elsewhere.receive(theirs), 2))["n"] == 1
+    for layer, channel in ((here, mine), (elsewhere, theirs)):
+        waiting = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0.3)
+        assert not waiting.done(), "a member got the same group_send twice"
+        waiting.cancel()
+    mine = await here.new_channel()  # (the cancelled receive dropped the last one, as the library does)
+    await here.group_add("room", mine)
+    loop_layer = here._get_layer()
     group_channel = loop_layer._get_group_channel_name("room")
     await loop_layer._get_shard(group_channel)._pubsub.unsubscribe(group_channel)  # as if Redis had restarted
-    await asyncio.sleep(0.1)
-    await server.group_send("room", {"type": "test.message", "n": 2})
-    assert (await asyncio.wait_for(server.receive(channel), 2))["n"] == 2
+    await here.group_send("room", {"type": "test.message", "n": 2})
+    assert (await asyncio.wait_for(here.receive(mine), 2))["n"] == 2
+
+
+async def test_a_send_to_this_process_s_own_channel_needs_no_redis(redis_url, prefix):
+    layer = BoundedPubSubChannelLayer(hosts=[redis_url], prefix=prefix)
+    try:
+        reply_channel = await layer.new_channel()
+        shard = layer._get_layer()._shards[0]
+
+        async def no_redis(*args):
+            raise AssertionError("went through Redis")
+
+        shard.publish = no_redis
+        await layer.send(reply_channel, {"type": "device.reply", "data": 1})
+        assert await asyncio.wait_for(layer.receive(reply_channel), 1) == {"type": "device.reply", "data": 1}
+    finally:
+        await layer.flush()
