@@ -5,6 +5,9 @@ import asyncio
 import logging
 
 from channels_redis.pubsub import RedisSingleShardConnection
+from redis.exceptions import ConnectionError
+
+log = logging.getLogger("kit.fast")
 
 ORIGIN_MARK = b"\x00kit"  # then 8 bytes naming the publishing process (a msgpack message never starts so)
 
@@ -28,6 +31,41 @@ class BoundedShard(RedisSingleShardConnection):
         pool, so concurrent pushes need not wait for each other's round trip."""
         self._ensure_redis()
         return await self._redis.publish(channel, message)
+
+    async def subscribe(self, channel):
+        """The library's SUBSCRIBE; with Redis away, a layer error (redis-py's ConnectionError, as the
+        kit's guards expect, where uvloop raises RuntimeError for a closed connection), and the channel
+        not left in redis-py's list, which its reconnect would subscribe to again."""
+        try:
+            await super().subscribe(channel)
+        except Exception as exc:
+            if channel not in self._subscribed_to:
+                self.forget(channel)
+            if isinstance(exc, RuntimeError):
+                raise ConnectionError(f"Redis connection closed: {exc}") from exc
+            raise
+
+    async def unsubscribe(self, channel):
+        """The library's UNSUBSCRIBE, which cannot fail: with Redis away, the subscription went with the
+        connection. redis-py forgets a channel only once Redis confirms: if the connection dropped
+        first, its reconnect would subscribe again to a channel nobody here listens on (and NUMSUB
+        would count this process for a device that left)."""
+        async with self._lock:
+            if channel not in self._subscribed_to:
+                return
+            self._subscribed_to.discard(channel)
+            try:
+                self._ensure_redis()
+                self._ensure_receiver()
+                await self._pubsub.unsubscribe(channel)
+            except Exception as exc:
+                log.info("UNSUBSCRIBE %s: %s (Redis away: the subscription went with the connection)", channel, exc)
+            self.forget(channel)
+
+    def forget(self, channel):
+        if self._pubsub is not None:
+            encoder = self._pubsub.encoder
+            self._pubsub.channels.pop(encoder.decode(encoder.encode(channel)), None)
 
     async def _do_receiving(self):
         """The library's reader, waiting for the next message without a 0.1 s timeout around each

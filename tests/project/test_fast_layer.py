@@ -177,3 +177,25 @@ async def test_a_send_to_this_process_s_own_channel_needs_no_redis(redis_url, pr
         assert await asyncio.wait_for(layer.receive(reply_channel), 1) == {"type": "device.reply", "data": 1}
     finally:
         await layer.flush()
+
+
+async def test_a_group_left_while_redis_was_away_is_not_subscribed_again_when_it_is_back(redis, prefix):
+    """With Redis away, leaving a group cannot reach Redis: no error for the leaving consumer, and
+    when Redis is back the reconnect subscribes again only to what is still listened on (else
+    PUBSUB NUMSUB would go on counting this process for a device that left)."""
+    layer, outside = (BoundedPubSubChannelLayer(hosts=[redis.url], prefix=prefix) for _ in range(2))
+    try:
+        staying, leaving = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("device_staying", staying)
+        await layer.group_add("device_leaving", leaving)
+        redis.kill()
+        await layer.group_discard("device_leaving", leaving)
+        redis.restart()
+        deadline = asyncio.get_running_loop().time() + 15
+        while await outside.group_subscribers("device_staying") == 0:  # the reader reconnected
+            assert asyncio.get_running_loop().time() < deadline, "never subscribed again after Redis came back"
+            await asyncio.sleep(0.2)
+        assert await outside.group_subscribers("device_leaving") == 0
+    finally:
+        await layer.flush()
+        await outside.flush()
