@@ -65,7 +65,7 @@ demo: setup
 # The performance report (README: Bench). BENCH_ARGS e.g. --out FILE, --systems kit,floor.
 BENCH_ARGS ?=
 bench: setup-dev
-	$(WITH_REDIS) $(PY) -m kit.bench --write-docs docs/bench.md $(BENCH_ARGS)
+	$(WITH_REDIS) $(PY) -m kit.bench --write-docs docs/bench.md --write-summary README.md $(BENCH_ARGS)
 
 bench-quick: setup-dev
 	$(WITH_REDIS) $(PY) -m kit.bench --quick $(BENCH_ARGS)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kit import REPO_DIR, redis_service
 from kit.bench import runner
-from kit.bench.report import FIGURES, cost_lines, table, write_docs  # noqa: F401  (FIGURES: the tests' rows)
+from kit.bench.report import FIGURES, cost_lines, table, write_docs, write_summary  # noqa: F401  (FIGURES: the tests' rows)
 from kit.bench.systems import FloorRedisSystem, FloorSystem, KitSystem, SeedSystem, TwoProcesses
 
 BUILDERS = {"kit": KitSystem, "kit-plain": KitSystem, "floor": FloorSystem, "floor-redis": FloorRedisSystem,
@@ -50,6 +50,8 @@ def main(argv=None):
                         "processes, requests to the one without the devices (kit@2, floor-redis@2)")
     parser.add_argument("--write-docs", default=None, metavar="FILE",
                         help="also write the figures as Markdown between FILE's bench markers (make bench: docs/bench.md)")
+    parser.add_argument("--write-summary", default=None, metavar="FILE",
+                        help="also write the goals' table between FILE's bench-summary markers (make bench: README.md)")
     parser.add_argument("--passes", type=int, default=runner.PASSES, help="interleaved measured passes")
     parser.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
                         help="progress bars on stderr (auto: only on a terminal)")
@@ -87,6 +89,8 @@ def main(argv=None):
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     if args.write_docs:
         write_docs(args.write_docs, report)
+    if args.write_summary and report.get("targets"):
+        write_summary(args.write_summary, report)
     print(table(report))
     print(cost_lines(report))
     lost = {name: d["lost_deliveries"] for name, d in report["details"].items() if d.get("lost_deliveries")}

@@ -124,10 +124,40 @@ def markdown(report):
     return "\n".join(lines)
 
 
-def write_docs(path, report):
-    """Replaces the part of `path` between the bench markers with markdown(report)."""
+SUMMARY_START, SUMMARY_END = "<!-- bench-summary:start (make bench writes this part) -->", "<!-- bench-summary:end -->"
+
+
+def summary_markdown(report):
+    """The goals' figures in one table, on one process and across two, for the README."""
+    columns = [key for key in ("targets", "targets_across") if report.get(key)]
+    titles = {"targets": "one process", "targets_across": "across two processes (`@2`)"}
+    lines = ["| the fast variant against the Redis floor | " + " | ".join(titles[key] for key in columns) + " | goal |",
+             "| --- |" + " ---: |" * (len(columns) + 1)]
+    for figure, check in report.get("targets", {}).items():
+        unit = f" {check['unit']}" if "unit" in check else "x"
+        bound = f"<= {check['at_most']:g}" if "at_most" in check else f">= {check['at_least']:g}"
+        cells = [with_spread(report[key][figure]["spread"], unit) if figure in report[key] else "n/a" for key in columns]
+        label = check["text"].split(" <")[0].split(" >")[0] + (" (against the floor's push p50)" if "floor_figure" in check else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {bound}{unit} |")
+    plain = report.get("ratios", {}).get("floor-redis", {}).get("kit-plain")
+    if plain:
+        lines += ["", f"Step 3's design (kit-plain), for comparison: push p50 {plain['latency_p50_ms']['median']:.0f}x "
+                  f"the Redis floor's, fan-out {plain['fanout_per_s']['median']:.2f}x, "
+                  f"{report['systems']['kit-plain']['memory_per_connection_kib']:.0f} KiB per socket."]
+    machine = report["machine"]
+    lines += ["", f"Measured {report['created'][:10]} by `make bench` ({machine['cpus']} CPUs, {report['passes']} passes; "
+              "ratios taken within each pass, median and lowest-highest)."]
+    return "\n".join(lines)
+
+
+def write_docs(path, report, start_marker=DOCS_START, end_marker=DOCS_END, render=markdown):
+    """Replaces the part of `path` between the markers with render(report)."""
     from pathlib import Path
 
     text = Path(path).read_text()
-    start, end = text.index(DOCS_START) + len(DOCS_START), text.index(DOCS_END)
-    Path(path).write_text(text[:start] + "\n" + markdown(report) + "\n" + text[end:])
+    start, end = text.index(start_marker) + len(start_marker), text.index(end_marker)
+    Path(path).write_text(text[:start] + "\n" + render(report) + "\n" + text[end:])
+
+
+def write_summary(path, report):
+    write_docs(path, report, SUMMARY_START, SUMMARY_END, summary_markdown)

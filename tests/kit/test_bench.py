@@ -17,7 +17,7 @@ from kit.bench.__main__ import FIGURES
 from kit.bench.client import HttpClient, chunked_body
 from kit.bench.device_client import DeviceClient, client_frame
 from kit.bench.profile import Sampler, py_spy
-from kit.bench.report import DOCS_END, DOCS_START
+from kit.bench.report import DOCS_END, DOCS_START, SUMMARY_END, SUMMARY_START, with_spread
 from kit.bench.servers import ServerProcess
 
 SYSTEMS = ("kit", "kit-plain", "floor", "floor-redis", "seed", "kit@2", "floor-redis@2")
@@ -27,16 +27,18 @@ FLOORS = ("floor", "floor-redis")
 @pytest.fixture(scope="module")
 def quick_run(redis_url, tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
-    out, docs = folder / "bench.json", folder / "bench.md"
+    out, docs, readme = folder / "bench.json", folder / "bench.md", folder / "README.md"
     docs.write_text((REPO_DIR / "docs" / "bench.md").read_text())
+    readme.write_text((REPO_DIR / "README.md").read_text())
     # --profile and --hops: the full run's explanations (py-spy, hop timing) are exercised here too.
     command = [sys.executable, "-m", "kit.bench", "--quick", "--progress", "off", "--out", str(out),
-               "--profile", "kit", "--hops", "20", "--passes", "3", "--write-docs", str(docs)]
+               "--profile", "kit", "--hops", "20", "--passes", "3", "--write-docs", str(docs),
+               "--write-summary", str(readme)]
     result = subprocess.run(command,
                             cwd=REPO_DIR, env={**os.environ, "REDIS_URL": redis_url}, capture_output=True,
                             text=True, timeout=240, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout, json.loads(out.read_text()), docs.read_text()
+    return result.stdout, json.loads(out.read_text()), docs.read_text() + readme.read_text()
 
 
 def positive(value):
@@ -165,6 +167,16 @@ def test_make_bench_writes_its_figures_into_the_docs(quick_run):
     assert "| figure | " + " | ".join(SYSTEMS) + " |" in written
     for check in report["targets"].values():
         assert f"{check['text']}: " in written and ("**met**" if check["met"] else "**MISSED**") in written
+
+
+@pytest.mark.timeout(300)
+def test_make_bench_writes_the_goals_table_into_the_readme(quick_run):
+    _, report, docs = quick_run
+    written = docs.partition(SUMMARY_START)[2].partition(SUMMARY_END)[0]
+    assert "| the fast variant against the Redis floor | one process | across two processes (`@2`) | goal |" in written
+    row = next(line for line in written.splitlines() if line.startswith("| push p50 |"))
+    one, across = (with_spread(report[key]["latency_p50_ms"]["spread"], "x") for key in ("targets", "targets_across"))
+    assert row == f"| push p50 | {one} | {across} | <= 1.5x |", row
 
 
 @pytest.mark.timeout(300)
