@@ -49,6 +49,8 @@ lab: setup
 TEST_WORKERS ?= 4
 test: setup-dev lint
 	$(WITH_REDIS) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	@echo "The project's tests again, against the fast variant that make demo and compose serve (KIT_SERVED=fast):"
+	$(WITH_REDIS) env KIT_SERVED=fast $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests/project $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .
