@@ -95,6 +95,8 @@ def test_make_demo_prints_working_urls_and_ctrl_c_stops_everything():
         user, password = re.search(r"user (\S+)\s+password (\S+)", output).groups()
         api_key = re.search(r"API key\s+(kit_\S+)", output).group(1)
         assert "sim-1 (online), sim-2 (online)" in output, output
+        # What the bench measures best: the fast variant (kit/fast/), uvicorn with the kit's limits.
+        assert "kit.fast.serve" in psutil.Process(pids["server"]).cmdline()
 
         with httpx.Client(base_url=base, timeout=10) as client:
             assert client.get("/chat/").status_code == 200
