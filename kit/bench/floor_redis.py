@@ -32,6 +32,7 @@ class Hub:
         self.local = {}  # Redis channel -> {send callable of each local socket}
         self.reply_to = {}  # command id -> the asking process's reply channel
         self.started = None
+        self.subscribed, self.lock = set(), asyncio.Lock()  # device channels SUBSCRIBEd, and one change at a time
 
     async def start(self):
         if self.started is None:
@@ -63,15 +64,26 @@ class Hub:
 
     async def join(self, channel, send):
         await self.start()
-        if not self.local.get(channel):
-            await self.pubsub.subscribe(channel)
         self.local.setdefault(channel, set()).add(send)
+        await self.follow(channel)
 
     async def leave(self, channel, send):
         self.local.get(channel, set()).discard(send)
         if not self.local.get(channel):
             self.local.pop(channel, None)
-            await self.pubsub.unsubscribe(channel)
+        await self.follow(channel)
+
+    async def follow(self, channel):
+        """SUBSCRIBE or UNSUBSCRIBE so that Redis follows self.local, one at a time: a socket leaving
+        and another joining at once must not end with the UNSUBSCRIBE last."""
+        async with self.lock:
+            wanted = bool(self.local.get(channel))
+            if wanted and channel not in self.subscribed:
+                await self.pubsub.subscribe(channel)
+                self.subscribed.add(channel)
+            elif not wanted and channel in self.subscribed:
+                await self.pubsub.unsubscribe(channel)
+                self.subscribed.discard(channel)
 
 
 hub = Hub()

@@ -51,8 +51,9 @@ class BoundedShard(RedisSingleShardConnection):
         first, its reconnect would subscribe again to a channel nobody here listens on (and NUMSUB
         would count this process for a device that left)."""
         async with self._lock:
-            if channel not in self._subscribed_to:
-                return
+            layer = self.channel_layer
+            if channel not in self._subscribed_to or layer.groups.get(channel) or channel in layer.channels:
+                return  # not subscribed, or listened on again meanwhile (a group_add while this waited)
             self._subscribed_to.discard(channel)
             try:
                 self._ensure_redis()
