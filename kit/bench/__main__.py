@@ -13,7 +13,8 @@ from kit.bench.systems import FloorRedisSystem, FloorSystem, KitSystem, SeedSyst
 
 BUILDERS = {"kit": KitSystem, "kit-plain": KitSystem, "floor": FloorSystem, "floor-redis": FloorRedisSystem,
             "seed": SeedSystem}
-DEFAULT_SYSTEMS = "kit,kit-plain,floor,floor-redis,seed,kit@2,floor-redis@2"
+# Both floors on the kit's server (uvicorn), the in-process floor on kit-plain's (daphne) too.
+DEFAULT_SYSTEMS = "kit,kit-plain,floor,floor:uvicorn,floor-redis,seed,kit@2,floor-redis@2"
 KIT_SERVER = "uvicorn"  # what the fast variant is served by (compose's web and `make demo` too)
 
 

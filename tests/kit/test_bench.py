@@ -20,7 +20,7 @@ from kit.bench.profile import Sampler, py_spy
 from kit.bench.report import DOCS_END, DOCS_START, SUMMARY_END, SUMMARY_START, with_spread
 from kit.bench.servers import ServerProcess
 
-SYSTEMS = ("kit", "kit-plain", "floor", "floor-redis", "seed", "kit@2", "floor-redis@2")
+SYSTEMS = ("kit", "kit-plain", "floor", "floor:uvicorn", "floor-redis", "seed", "kit@2", "floor-redis@2")
 FLOORS = ("floor", "floor-redis")
 
 
