@@ -39,17 +39,11 @@ class UnreadBody(BytesIO):
         raise RequestDataTooBig(f"body is over {settings.API_MAX_BODY_BYTES // 1024} KiB")
 
 
-class ApiConsumer(AsyncHttpConsumer):
+class ApiConsumer(cleanup.OccasionalCleanup, AsyncHttpConsumer):
     # No channel of its own: Channels would make one per request (with the pub/sub layer a Redis
     # SUBSCRIBE and UNSUBSCRIBE each); the views reach the layer through get_channel_layer().
     channel_layer_alias = "the API consumer needs no channel"
     received = 0
-
-    async def dispatch(self, message):
-        """With "nocleanup": no database clean-up hop per request, one a second (kit/fast/cleanup.py)."""
-        if "nocleanup" in settings.FAST_CHANGES:
-            return await cleanup.dispatch_without_cleanup(self, message)
-        return await super().dispatch(message)
 
     async def http_request(self, message):
         """Collects the body up to the API's limit; past it, answers at once without keeping the rest:

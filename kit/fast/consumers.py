@@ -31,7 +31,7 @@ async def finish(coroutine, awaited):
             return
 
 
-class FastDeviceConsumer(DeviceConsumer):
+class FastDeviceConsumer(cleanup.OccasionalCleanup, DeviceConsumer):
     backlog = None  # events that came while a handler waited, handled in order by `worker` (None: none waits)
     worker = None
 
@@ -60,12 +60,6 @@ class FastDeviceConsumer(DeviceConsumer):
             self.channel_layer.channels.pop(self.channel_name, None)
             if self.worker is not None:
                 self.worker.cancel()
-
-    async def dispatch(self, message):
-        """With "nocleanup": no database clean-up hop per event, one a second (kit/fast/cleanup.py)."""
-        if "nocleanup" in settings.FAST_CHANGES:
-            return await cleanup.dispatch_without_cleanup(self, message)
-        return await super().dispatch(message)
 
     def take_now(self, event, frame=None):
         """The hub's way in, on the layer reader's stack: one step of the event's handler, which
