@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LAB_ARGS ?=
 PYTEST_ARGS ?=
-WITH_REDIS := $(PY) -m kit.redis_service run --
+WITH_REDIS := $(PY) -m kit.serving.redis_service run --
 # Jupyter refuses to run as root unless told (containers, CI machines).
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
@@ -40,9 +40,9 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.lab-installed
 setup: $(VENV)/.lab-installed
 setup-dev: $(VENV)/.dev-installed
 
-# PYTHONSTARTUP: a kernel restarted mid-notebook still writes project cells to their files (kit/kernel_startup.py).
+# PYTHONSTARTUP: a kernel restarted mid-notebook still writes project cells to their files (kit/lab/kernel_startup.py).
 lab: setup
-	PYTHONSTARTUP=$(CURDIR)/kit/kernel_startup.py $(WITH_REDIS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
+	PYTHONSTARTUP=$(CURDIR)/kit/lab/kernel_startup.py $(WITH_REDIS) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
 # pytest-xdist: most tests wait on servers, sockets and timeouts, so more workers than cores pay off.
 # A module's tests share a worker, the grader's self-test is spread (tests/conftest.py). TEST_WORKERS=0: one process.
@@ -80,23 +80,23 @@ OUT ?= results.json
 GRADES ?=
 grade: setup-dev
 	@if [ -n "$(SUBMISSIONS)" ]; then \
-	  $(PY) -m kit.batch "$(SUBMISSIONS)" $(if $(GRADES),--grades "$(GRADES)"); \
+	  $(PY) -m kit.grading.batch "$(SUBMISSIONS)" $(if $(GRADES),--grades "$(GRADES)"); \
 	elif [ -n "$(PROJECT)" ]; then \
-	  $(PY) -m kit.grade "$(PROJECT)" --out "$(OUT)"; \
+	  $(PY) -m kit.grading.grade "$(PROJECT)" --out "$(OUT)"; \
 	else echo "usage: make grade PROJECT=<project dir> [OUT=results.json] | make grade SUBMISSIONS=<dir> [GRADES=<dir>]"; exit 2; fi
 
 # Gradescope's autograder.zip: setup.sh and run_autograder around the kit (no reference solution).
 gradescope: setup-dev
-	$(PY) -m kit.gradescope build --out autograder.zip
+	$(PY) -m kit.grading.gradescope build --out autograder.zip
 
 # Grading speed: the reference alone, then a class of 20 (printed figures, goals 12 s and 3 min).
 BENCH_GRADE_ARGS ?=
 bench-grade: setup-dev
-	$(PY) -m kit.grade_bench $(BENCH_GRADE_ARGS)
+	$(PY) -m kit.grading.speed_bench $(BENCH_GRADE_ARGS)
 
 starter: setup
 	@if [ -z "$(DEST)" ]; then echo "usage: make starter DEST=<new directory>"; exit 2; fi
-	$(PY) -m kit.starter "$(DEST)"
+	$(PY) -m kit.authoring.starter "$(DEST)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,7 +1,7 @@
 """`make demo`: the live project for a class, with one command.
 
 Starts (or finds) a Redis, the project (the fast variant, kit/fast/, on uvicorn with the kit's limits:
-what `make bench` measures best; --plain: step 3's design on kit.serve, as the notebooks and the
+what `make bench` measures best; --plain: step 3's design on kit.serving.daphne_limited, as the notebooks and the
 grader run it) with a fresh database, an instructor
 login, an API key, a few simulated devices, and prints the URLs and credentials. Ctrl-C
 (or --exit-after SECONDS) stops everything it started, in order; nothing waits forever.
@@ -23,9 +23,11 @@ import uuid
 
 import httpx
 
-from kit import PROJECT_DIR, redis_service
-from kit.live_server import LiveServer, free_port, stop_process_group
-from kit.machine import port_is_free
+from kit import PROJECT_DIR
+from kit.serving import redis_service
+from kit.serving.live_server import LiveServer, stop_process_group
+from kit.serving.ports import free_port
+from kit.serving.ports import port_is_free
 
 INSTRUCTOR = "instructor"
 OFFLINE_DEVICE = "lab-thermostat"  # never connects: shows what offline looks like
@@ -132,7 +134,7 @@ def run(port, count, prefix, exit_after, fast=True):
         redis = redis_service.find_or_start()
         port = port if port and port_is_free(port) else free_port()
         # fast: the variant the bench measures fastest (kit/fast/, uvicorn with the kit's limits: a header
-        # timeout, slow readers closed, close frames on SIGTERM); else step 3's design on kit.serve.
+        # timeout, slow readers closed, close frames on SIGTERM); else step 3's design on kit.serving.daphne_limited.
         server = LiveServer(redis_url=redis.url, layer_prefix=f"demo{uuid.uuid4().hex[:6]}", debug=True,
                             env={"PRESENCE_HEARTBEAT_SECONDS": "3", "PRESENCE_TTL_SECONDS": "10"}, fast=fast)
         server.port = port
@@ -176,7 +178,7 @@ def main(argv=None):
     parser.add_argument("--devices", type=int, default=3, help="how many simulated devices (default 3)")
     parser.add_argument("--prefix", default="sim", help="simulated device ids are PREFIX-1..N")
     parser.add_argument("--plain", action="store_true",
-                        help="serve step 3's design on kit.serve (daphne), as the notebooks and the grader do, "
+                        help="serve step 3's design on kit.serving.daphne_limited (daphne), as the notebooks and the grader do, "
                         "instead of the fast variant (kit/fast/, uvicorn; docs/bench.md)")
     parser.add_argument("--exit-after", type=float, default=None, metavar="SECONDS",
                         help="stop by itself after SECONDS (smoke tests); default: run until Ctrl-C")

@@ -10,13 +10,32 @@ import argparse
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import platform
 import re
+import shutil
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from kit import REPO_DIR
-from kit.machine import find_chromium, port_is_free
+from kit.serving.ports import port_is_free
+
+CHROMIUM_NAMES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+MAC_CHROME = "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"
+
+
+def find_chromium():
+    """The Chromium or Chrome executable to drive: KIT_CHROMIUM, else the usual names; or None."""
+    explicit = os.environ.get("KIT_CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).is_file() else None
+    for name in CHROMIUM_NAMES:
+        found = name if Path(name).is_file() else shutil.which(name)
+        if found:
+            return found
+    return MAC_CHROME if Path(MAC_CHROME).is_file() else None
+
 
 MIN_PYTHON = (3, 11)
 SETUP = "make setup"
@@ -90,9 +109,9 @@ def check_requirements(path, fix=SETUP):
 
 
 def check_redis():
-    """A Redis found or started (kit/redis_service.py, the contract's order), its version; stopped again."""
+    """A Redis found or started (kit/serving/redis_service.py, the contract's order), its version; stopped again."""
     fix = "sudo apt install redis-server  (macOS: brew install redis; or set REDIS_URL)"
-    from kit import redis_service
+    from kit.serving import redis_service
 
     try:
         with redis_service.running(quiet=True, install=False) as redis:

@@ -6,8 +6,8 @@ First code cell of a notebook (the kernel starts in notebooks/, the kit lives on
     from kit.notebook import start_project, tree, show, setup_django, next_frame, nothing_arrives
 
 Project cells: a code cell whose first line is a path comment such as `# project/echo/consumers.py`
-holds exactly that file (kit/project_cells.py). Running it writes the cell to the file and prints one line; the code is
-not executed in the kernel (a SyntaxError is reported plainly). `python -m kit.nbsync --check`
+holds exactly that file (kit/lab/project_cells.py). Running it writes the cell to the file and prints one line; the code is
+not executed in the kernel (a SyntaxError is reported plainly). `python -m kit.authoring.nbsync --check`
 keeps such cells equal to the files. Paths outside project/ are refused.
 
     server = start_project()          # daphne in its own process, with Redis, on a free port
@@ -34,9 +34,10 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from kit import project_cells, redis_service
-from kit.live_server import LiveServer
-from kit.project_cells import cell_path, install_cell_writer, project_dir, write_cell  # noqa: F401
+from kit.lab import project_cells
+from kit.serving import redis_service
+from kit.serving.live_server import LiveServer
+from kit.lab.project_cells import cell_path, install_cell_writer, project_dir, write_cell  # noqa: F401
 
 RECEIVE_TIMEOUT = 3.0
 SILENCE_TIMEOUT = 0.5
@@ -232,6 +233,6 @@ install_cell_writer()
 if _serve_new_code not in project_cells.after_write:
     project_cells.after_write.append(_serve_new_code)
 
-from kit import not_done  # noqa: E402  (a step not done yet: one plain message, no traceback)
+from kit.lab import step_not_done  # noqa: E402  (a step not done yet: one plain message, no traceback)
 
-not_done.install(_servers)
+step_not_done.install(_servers)

@@ -6,7 +6,7 @@ No Chromium means the browser tests FAIL with INSTALL_HELP: a skip would hide a 
 import os
 from pathlib import Path
 
-from kit.machine import find_chromium  # noqa: F401  (the tests import it from here)
+from kit.doctor import find_chromium  # noqa: F401  (the tests import it from here)
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]

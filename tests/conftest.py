@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from kit import redis_service
+from kit.serving import redis_service
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,7 @@ def redis_url():
 @pytest.fixture(scope="module")
 def redis():
     """A Redis of this test module's own, started by the kit: its tests may kill and restart it."""
-    from step4_support import own_redis
+    from live_support import own_redis
 
     handle = own_redis()
     yield handle
@@ -45,7 +45,7 @@ def django_in_memory():
 # module's process checks never meet its own tests' processes from another worker. The notebook
 # modules thus keep one kernel each at a time. These modules' tests are independent gradings of
 # a minute each: they are spread one by one.
-SPREAD_MODULES = ("tests/kit/test_grader.py",)
+SPREAD_MODULES = ("tests/kit/grading/test_grader.py",)
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which the grader's pytest does not load

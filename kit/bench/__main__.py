@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from kit import REPO_DIR, redis_service
+from kit import REPO_DIR
+from kit.serving import redis_service
 from kit.bench import runner
 from kit.bench.report import FIGURES, cost_lines, table, write_docs, write_summary  # noqa: F401  (FIGURES: the tests' rows)
 from kit.bench.systems import FloorRedisSystem, FloorSystem, KitSystem, SeedSystem, TwoProcesses

@@ -1,4 +1,4 @@
-"""One server process for the bench: daphne (the kit's `runserver` server), kit.serve (daphne with the
+"""One server process for the bench: daphne (the kit's `runserver` server), kit.serving.daphne_limited (daphne with the
 kit's limits, what LiveServer runs) or uvicorn (uvloop, httptools).
 
     ServerProcess("kit.bench.floor:application", env, server="uvicorn").start()   # .port, .process
@@ -17,15 +17,16 @@ import httpx
 
 from kit import REPO_DIR
 from kit.fast import serve as fast_serve
-from kit.live_server import _die_with_parent, free_port, stop_process_group
+from kit.serving.live_server import _die_with_parent, stop_process_group
+from kit.serving.ports import free_port
 
 START_TIMEOUT = 30
-SERVERS = ("daphne", "kit.serve", "uvicorn")
+SERVERS = ("daphne", "kit.serving.daphne_limited", "uvicorn")
 
 
 def server_command(server, app, port):
     """The command line serving `app` (module:attribute) on 127.0.0.1:port."""
-    if server in ("daphne", "kit.serve"):  # kit.serve: daphne with the kit's limits (kit/serve.py)
+    if server in ("daphne", "kit.serving.daphne_limited"):  # kit.serving.daphne_limited: daphne with the kit's limits (kit/serving/daphne_limited.py)
         return [sys.executable, "-m", server, "-b", "127.0.0.1", "-p", str(port), app]
     if server == "uvicorn" and app == fast_serve.APPLICATION:  # as compose and `make demo` serve it: with
         return fast_serve.command(port)                         # the kit's limits (kit/fast/limits.py)

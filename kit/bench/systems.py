@@ -15,7 +15,7 @@ from pathlib import Path
 from kit import PROJECT_DIR, REPO_DIR
 from kit.bench.servers import ServerProcess
 from kit.fast import STEPS as FAST_STEPS
-from kit.live_server import LiveServer
+from kit.serving.live_server import LiveServer
 
 
 class System:

@@ -1,4 +1,4 @@
-"""uvicorn's protocols with the three limits kit/serve.py adds to daphne, for the fast variant.
+"""uvicorn's protocols with the three limits kit/serving/daphne_limited.py adds to daphne, for the fast variant.
 
 - A header timeout: a connection whose first request head is not complete within
   HEADER_TIMEOUT_SECONDS gets 408 and is closed. uvicorn has a keep-alive timeout between requests,
@@ -7,19 +7,19 @@
   does not read), further frames are dropped and the socket is closed with SLOW_READER_CODE, aborted
   after ABORT_GRACE_SECONDS if the close frame cannot get through. uvicorn would instead make the
   consumer's send() wait (at 64 KiB), and the consumer's events pile up behind it.
-- A close frame on shutdown: 1001 (going away) as kit.serve sends, instead of uvicorn's 1012
+- A close frame on shutdown: 1001 (going away) as kit.serving.daphne_limited sends, instead of uvicorn's 1012
   (service restart); uvicorn then waits for the clients to answer and the consumers to finish.
 
-The same settings as kit.serve: KIT_HEADER_TIMEOUT_SECONDS, KIT_SEND_LIMIT_BYTES.
+The same settings as kit.serving.daphne_limited: KIT_HEADER_TIMEOUT_SECONDS, KIT_SEND_LIMIT_BYTES.
 """
 import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from kit.server_limits import ABORT_GRACE_SECONDS, GOING_AWAY, HEADER_TIMEOUT_SECONDS, SEND_LIMIT_BYTES, SLOW_READER_CODE
+from kit.serving.limits import ABORT_GRACE_SECONDS, GOING_AWAY, HEADER_TIMEOUT_SECONDS, SEND_LIMIT_BYTES, SLOW_READER_CODE
 
-log = logging.getLogger("kit.serve")
+log = logging.getLogger("kit.serving.daphne_limited")
 # The transport pauses the sender only past this: the send limit decides first (one frame can be 1 MiB).
 WRITE_BUFFER_HIGH = SEND_LIMIT_BYTES + 2 * 2**20
 

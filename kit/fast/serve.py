@@ -6,7 +6,7 @@ closed with 4408, 1001 on SIGTERM). What compose's `web`, `make demo` and `make 
     KIT_SERVED=fast python -m pytest tests/project/test_failure.py               # LiveServer serves it too
 
 `runserver` and the notebooks keep daphne and step 3's design, as the Channels docs teach them.
-KIT_FAST_SERVER=kit.serve serves it with kit.serve (daphne with the same limits) instead: about
+KIT_FAST_SERVER=kit.serving.daphne_limited serves it with kit.serving.daphne_limited (daphne with the same limits) instead: about
 twice the push latency and half the fan-out of uvicorn (docs/bench.md).
 """
 import argparse
@@ -28,13 +28,13 @@ def uvicorn_command(app, port, host="127.0.0.1"):
 
 def command(port=None, host="127.0.0.1", fd=None):
     """The command serving the fast variant on host:port, or on an inherited listening socket (fd):
-    uvicorn with the kit's limits, or kit.serve if KIT_FAST_SERVER says so."""
+    uvicorn with the kit's limits, or kit.serving.daphne_limited if KIT_FAST_SERVER says so."""
     server = os.environ.get("KIT_FAST_SERVER", "uvicorn")
-    if server == "kit.serve":
+    if server == "kit.serving.daphne_limited":
         where = ["--fd", str(fd)] if fd is not None else ["-b", host, "-p", str(port)]
-        return [sys.executable, "-m", "kit.serve", *where, APPLICATION]
+        return [sys.executable, "-m", "kit.serving.daphne_limited", *where, APPLICATION]
     if server != "uvicorn":
-        raise ValueError(f"KIT_FAST_SERVER={server!r}: uvicorn or kit.serve")
+        raise ValueError(f"KIT_FAST_SERVER={server!r}: uvicorn or kit.serving.daphne_limited")
     where = ["--fd", str(fd)] if fd is not None else ["--host", host, "--port", str(port)]
     return [sys.executable, "-m", "kit.fast.serve", *where]
 
@@ -43,7 +43,7 @@ def config(host="127.0.0.1", port=8000):
     import uvicorn
 
     from kit.fast.limits import HeaderTimeoutHttpToolsProtocol, LimitedWebSocketProtocol
-    from kit.server_limits import CLOSE_GRACE_SECONDS
+    from kit.serving.limits import CLOSE_GRACE_SECONDS
 
     return uvicorn.Config(APPLICATION, host=host, port=port, loop="uvloop", http=HeaderTimeoutHttpToolsProtocol,
                           ws=LimitedWebSocketProtocol, ws_max_size=MAX_FRAME_BYTES, lifespan="off", access_log=False,

@@ -6,7 +6,7 @@ and disconnect() never runs, so groups and presence are never cleaned up. instal
 channels.consumer.AsyncConsumer.__call__ (the method every consumer class inherits and none of
 the project's overrides) with a version that handles two expected cases:
 
-- NotImplementedError("TODO ...") from a starter stub: one "not done yet" log line (kit.not_done
+- NotImplementedError("TODO ...") from a starter stub: one "not done yet" log line (kit.lab.step_not_done
   reads it), close code 4501 (before accept: the handshake is refused, HTTP 403);
 - a channel-layer error (Redis stopped, restarted, unreachable): one log line, disconnect() runs
   (bounded, its own errors suppressed), close code 4503. Clients reconnect on their own.

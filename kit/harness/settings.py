@@ -5,7 +5,7 @@ ROOT_URLCONF = "kit.harness.urls"  # the learner's mysite.urls, or app by app if
 ASGI_APPLICATION = "kit.harness.asgi.application"
 
 # The harness's one-line messages ("not done yet", "FAILED TO LOAD", "channel layer failed") go to
-# the server's log whatever the project's LOGGING says: kit.not_done and the grader read them.
+# the server's log whatever the project's LOGGING says: kit.lab.step_not_done and the grader read them.
 LOGGING = {**LOGGING}  # noqa: F405
 LOGGING["handlers"] = {**LOGGING.get("handlers", {}), "kit_console": {"class": "logging.StreamHandler"}}
 LOGGING["loggers"] = {**LOGGING.get("loggers", {}),

@@ -1,7 +1,7 @@
 """Fixtures for the grading tests: the contract, tested over real sockets.
 
 They run against KIT_PROJECT_DIR (default: the reference project/) served by its own daphne
-process with a real Redis: REDIS_URL if set, else one found or started by kit.redis_service.
+process with a real Redis: REDIS_URL if set, else one found or started by kit.serving.redis_service.
 `make test` runs them against the reference; `make grade` runs them against a submission.
 """
 import asyncio
@@ -18,9 +18,11 @@ import websockets
 
 from contract_client import RECEIVE_TIMEOUT, browser_origin, recv_json
 
-from kit import PROJECT_DIR, grade, grading_seed
-from kit.live_server import LiveServer
-from kit.sandbox import Sandbox
+from kit import PROJECT_DIR
+from kit.grading import grade
+from kit.grading import credentials
+from kit.serving.live_server import LiveServer
+from kit.grading.sandbox import Sandbox
 
 CHECK_TIMEOUT = grade.time_limit("CHECK_TIMEOUT", 20)  # seconds for one success-path check
 
@@ -33,7 +35,7 @@ def device_socket(server, device_id, token):
 
 @pytest.fixture(scope="session")
 def server(redis_url):
-    """The project's server. Under the grader: the submission's copy, run in its sandbox (kit.sandbox),
+    """The project's server. Under the grader: the submission's copy, run in its sandbox (kit.grading.sandbox),
     its database a copy of the one the grader migrated once (KIT_GRADING_DB)."""
     project = Path(os.environ.get("KIT_PROJECT_DIR", PROJECT_DIR))
     box = Sandbox.from_env()
@@ -56,8 +58,8 @@ def server(redis_url):
 
 @pytest.fixture(scope="session")
 def seed():
-    """The API key and devices the grader created once in the migrated database (kit.grading_seed)."""
-    return grading_seed.load(os.environ.get("KIT_GRADING_SEED"))
+    """The API key and devices the grader created once in the migrated database (kit.grading.credentials)."""
+    return credentials.load(os.environ.get("KIT_GRADING_SEED"))
 
 
 @pytest.fixture(scope="session")
@@ -92,8 +94,8 @@ class DevicePool:
         return self.ready.pop()
 
     def fill(self):
-        script = grading_seed.script(grading_seed.new_device_ids(self.BATCH))
-        made = grading_seed.parse(self.server.manage("shell", "-c", script))["devices"]
+        script = credentials.script(credentials.new_device_ids(self.BATCH))
+        made = credentials.parse(self.server.manage("shell", "-c", script))["devices"]
         self.ready = [tuple(device) for device in made]
         assert len(self.ready) == self.BATCH, "create_device did not print a token for every device"
 

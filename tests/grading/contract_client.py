@@ -4,7 +4,7 @@ import json
 
 import websockets
 
-from kit import grade
+from kit.grading import grade
 
 RECEIVE_TIMEOUT = grade.time_limit("RECEIVE_TIMEOUT", 5)  # seconds to wait for a frame that must arrive
 SILENCE = 0.5  # seconds to listen for a frame that must not arrive

@@ -23,9 +23,10 @@ import pytest
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-from kit import NOTEBOOKS_DIR, PROJECT_DIR, redis_service
-from kit.nbsync import final_cells
-from kit.project_cells import cell_path
+from kit import NOTEBOOKS_DIR, PROJECT_DIR
+from kit.serving import redis_service
+from kit.authoring.nbsync import final_cells
+from kit.lab.project_cells import cell_path
 
 CELL_TIMEOUT = 120  # seconds per cell; the self-check cell runs a grading session
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -158,7 +159,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch, capsys):
 
     assert left_behind == [], f"processes started by the notebook were still running: {left_behind}"
     assert path.read_bytes() == committed, "executing the notebook changed the committed .ipynb"
-    # A file that grows over the steps (kit.nbsync) holds an earlier version after this notebook when
+    # A file that grows over the steps (kit.authoring.nbsync) holds an earlier version after this notebook when
     # its last cell is in a later one; every other file must come out exactly as project/ has it.
     finals = final_cells(NOTEBOOKS)
     cells = [(cell_path(cell.source), (path, index) in finals) for index, cell in enumerate(notebook.cells)
@@ -219,7 +220,7 @@ def test_kernel_exit_stops_the_server_and_redis_it_started(tmp_path, monkeypatch
         client.execute_cell(notebook.cells[0], 0)
         watch.snapshot()
         running = [command for _pid, command in watch.running()]
-        assert any("kit.serve" in command for command in running), running  # daphne, via kit/serve.py
+        assert any("kit.serving.daphne_limited" in command for command in running), running  # daphne, via kit/serving/daphne_limited.py
         if not redis_service.ping(redis_service.DEFAULT_URL, timeout=0.3):  # else it was found, not started
             assert any("redis-server" in command for command in running), running
     assert "404" in notebook.cells[0].outputs[-1]["text"]

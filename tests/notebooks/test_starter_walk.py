@@ -15,8 +15,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from kit import NOTEBOOKS_DIR, starter
-from kit.project_cells import cell_path, file_text, target_file
+from kit import NOTEBOOKS_DIR
+from kit.authoring import starter
+from kit.lab.project_cells import cell_path, file_text, target_file
 from test_notebooks import MARKER, ProcessWatch, watch_kernel
 
 WALKED = sorted(NOTEBOOKS_DIR.glob("0[1-4]_*.ipynb"))

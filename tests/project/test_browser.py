@@ -14,7 +14,7 @@ import pytest
 
 from browser_support import FLAGS, MISSING, find_chromium, open_room, screenshot, send, sign_in, texts
 from kit.demo import INSTRUCTOR, create_instructor
-from kit.live_server import LiveServer, stop_process_group
+from kit.serving.live_server import LiveServer, stop_process_group
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 10_000

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from step4_support import api_client, fleet, issue_devices, start_server
+from live_support import api_client, fleet, issue_devices, start_server
 
 DEVICES, COMMANDS_EACH = 50, 5
 

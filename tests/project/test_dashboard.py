@@ -9,7 +9,7 @@ import pytest
 import websockets
 
 from kit.demo import INSTRUCTOR, create_instructor
-from kit.live_server import LiveServer
+from kit.serving.live_server import LiveServer
 
 TIMEOUT = 5
 

@@ -14,7 +14,7 @@ import time
 import pytest
 import websockets
 
-from step4_support import (api_client, assert_no_traceback, fleet, issue_devices, none_online, online_map,
+from live_support import (api_client, assert_no_traceback, fleet, issue_devices, none_online, online_map,
                            start_server, wait_until)
 
 LAYER_FAILED_CLOSE_CODE = 4503

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from kit.live_server import LiveServer
-from step4_support import FAST_PRESENCE, assert_no_traceback, issue_devices, start_server
+from kit.serving.live_server import LiveServer
+from live_support import FAST_PRESENCE, assert_no_traceback, issue_devices, start_server
 
 RECEIVE_TIMEOUT = 5
 # Each one used to reach group_send (a 500, the receiving socket closed with 1011) or pass as non-JSON.

@@ -12,8 +12,8 @@ import websockets
 from websockets.sync.client import connect
 
 from kit.demo import INSTRUCTOR, create_instructor
-from kit.live_server import LiveServer
-from step4_support import assert_no_traceback, issue_devices, start_server
+from kit.serving.live_server import LiveServer
+from live_support import assert_no_traceback, issue_devices, start_server
 from test_dashboard import session_cookie
 
 REVOKED_CLOSE_CODE = 4401

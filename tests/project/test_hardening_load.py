@@ -10,8 +10,8 @@ import uuid
 import pytest
 import websockets
 
-from kit.live_server import LiveServer
-from step4_support import FAST_PRESENCE, api_client, assert_no_traceback, issue_devices
+from kit.serving.live_server import LiveServer
+from live_support import FAST_PRESENCE, api_client, assert_no_traceback, issue_devices
 
 CAPACITY = 3  # the process's shared inbox holds 3 messages: a flood overflows it at once
 PUSHES = 400

@@ -1,4 +1,4 @@
-"""Issue 13, items 5, 9 and 10: the limits kit/serve.py adds to daphne, over real sockets.
+"""Issue 13, items 5, 9 and 10: the limits kit/serving/daphne_limited.py adds to daphne, over real sockets.
 
 A client that never reads is closed once SEND_LIMIT bytes wait for it; a client that never
 finishes its request head is cut after the header timeout; SIGTERM sends every socket a close
@@ -18,8 +18,8 @@ import pytest
 import websockets
 from websockets.sync.client import connect
 
-from kit.live_server import LiveServer
-from step4_support import FAST_PRESENCE, assert_no_traceback, issue_devices
+from kit.serving.live_server import LiveServer
+from live_support import FAST_PRESENCE, assert_no_traceback, issue_devices
 
 SEND_LIMIT = 1024 * 1024
 HEADER_TIMEOUT = 2

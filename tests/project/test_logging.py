@@ -7,7 +7,8 @@ import time
 import httpx
 
 from kit import PROJECT_DIR
-from kit.live_server import free_port, stop_process_group
+from kit.serving.live_server import stop_process_group
+from kit.serving.ports import free_port
 
 START_TIMEOUT = 60
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from step4_support import (FAST_PRESENCE, api_client, fleet, issue_devices, none_online, online_map, start_server,
+from live_support import (FAST_PRESENCE, api_client, fleet, issue_devices, none_online, online_map, start_server,
                            wait_until)
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from kit import PROJECT_DIR, REPO_DIR
-from kit.live_server import free_port
+from kit.serving.ports import free_port
 
 
 def project_env(tmp_path, **extra):

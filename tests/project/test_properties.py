@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
-from step4_support import assert_no_traceback, issue_devices, own_redis, start_server
+from live_support import assert_no_traceback, issue_devices, own_redis, start_server
 
-from mysite.wire import MAX_DEPTH  # noqa: E402  (step4_support puts project/ on sys.path)
+from mysite.wire import MAX_DEPTH  # noqa: E402  (live_support puts project/ on sys.path)
 
 EXAMPLES = settings(max_examples=60, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

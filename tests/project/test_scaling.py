@@ -13,7 +13,7 @@ import psutil
 import pytest
 import websockets
 
-from kit.cluster import Cluster
+from kit.serving.cluster import Cluster
 
 RECEIVE_TIMEOUT = 5
 # Presence refreshes fast here so that "presence agrees" does not wait for the default beat.
@@ -61,13 +61,13 @@ async def online_on(server, api_key, device_id):
 
 
 def test_two_processes_really_are_two(cluster):
-    """Seen from the operating system: two live server processes (daphne run by kit.serve, or with KIT_SERVED=fast
+    """Seen from the operating system: two live server processes (daphne run by kit.serving.daphne_limited, or with KIT_SERVED=fast
     uvicorn run by kit.fast.serve), each listening on its own port, both pointed at the one database file and the
     one layer prefix."""
     ports, environments = set(), []
     for server in cluster.servers:
         process = psutil.Process(server.process.pid)
-        assert process.is_running() and ("kit.fast.serve" if server.fast else "kit.serve") in process.cmdline()
+        assert process.is_running() and ("kit.fast.serve" if server.fast else "kit.serving.daphne_limited") in process.cmdline()
         listening = {c.laddr.port for c in process.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
         assert listening == {server.port}
         ports |= listening

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from step4_support import own_redis, start_server  # also puts project/ on sys.path
+from live_support import own_redis, start_server  # also puts project/ on sys.path
 
 from devices.simulator import backoff_delay, reply_frame, ws_base_url  # noqa: E402
 

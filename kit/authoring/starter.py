@@ -1,0 +1,311 @@
+"""The learner's starter copy: the kit with every solution region replaced by a TODO stub.
+
+    make starter DEST=/tmp/class
+    python -m kit.authoring.starter DEST [--force]
+
+Solution regions are marked once in the source, nbgrader style, in project files and notebook
+cells alike (the notebooks' project cells equal the files):
+
+        ### BEGIN SOLUTION
+        await self.accept()
+        ### END SOLUTION
+
+In the copy each region becomes, at the same indentation,
+
+        raise NotImplementedError("TODO step 1, EchoConsumer.connect: accept the handshake (self.accept()).")
+
+so the module still imports, the project starts, and a part not written yet answers plainly:
+a WebSocket handshake is refused and the server logs one line (kit/harness/guards.py), an API call
+gets 501 with the same words (mysite/api.py). Hidden grading tests and the kit's self-tests stay out.
+After writing, verify() checks the copy: no marker left, no solution line left, every Python file
+compiles, every notebook project cell that holds its file (nbsync's last-cell rule) equals it.
+Earlier versions of a file that grows over the steps (an earlier notebook's cell) are stubbed too.
+"""
+import argparse
+import ast
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+from kit import REPO_DIR
+
+BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
+END = re.compile(r"^\s*### END SOLUTION\s*$")
+MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+# What to copy (relative to the repository). Directories are copied whole, minus SKIP.
+COPY = ["project", "notebooks", "kit", "tests", "Makefile", "README.md", "requirements.txt", "requirements-dev.txt",
+        "requirements-redis.txt", "docker-compose.yml", "Dockerfile", ".dockerignore", "pytest.ini", ".gitignore", ".ci",
+        "pyproject.toml", ".pre-commit-config.yaml", "docs"]
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache", "db.sqlite3*", "*_hidden.py",
+                              "results.json", "bench-results.json")
+# The kit's own self-tests grade the reference solution: they do not belong in a learner's copy.
+KIT_ONLY = ["tests/kit/grading/test_grader.py", "tests/kit/grading/test_grader_hostile.py", "tests/kit/authoring/test_starter.py",
+            "tests/kit/grading/fixtures"]
+
+STEP_OF_FILE = {"project/echo/": 1, "project/chat/": 2, "project/devices/consumers.py": 3, "project/devices/views.py": 3,
+                "project/devices/commands.py": 4}
+STEP_OF_FUNCTION = {"send_command": 4, "command_round_trip": 4, "device_command": 4}
+
+# What each region asks for, in plain words; a region not listed gets its function's docstring.
+HINTS = {
+    "EchoConsumer.connect": "accept the handshake (self.accept()).",
+    "EchoConsumer.receive": "send the frame back the way it came: text_data as text, bytes_data as bytes.",
+    "ChatConsumer.connect": "add this socket's channel to the room's group (group_add), then accept.",
+    "ChatConsumer.disconnect": "remove this socket's channel from the room's group (group_discard).",
+    "ChatConsumer.receive": "send the message to the whole room: a group_send of a chat.message event.",
+    "ChatConsumer.chat_message": 'send {"message": ...} to this socket, with "system": true when the event has it.',
+    "DeviceConsumer.connect": "join this device's group and the broadcast group (group_add for each).",
+    "DeviceConsumer.device_message": 'send the device a {"type": "message", "id": ..., "data": ...} frame.',
+    "push_message": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
+    "push_to_device": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
+    "broadcast": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",
+    "broadcast_to_all": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",
+    "send_command": "new_channel(), group_send a device.command event carrying it, wait for the reply (504 when none comes in time).",
+    "command_round_trip": "new_channel(), group_send a device.command event carrying it, wait for the reply (504 when none comes in time).",
+}
+
+
+class StarterError(RuntimeError):
+    """The source's markers are broken (unmatched, nested): no copy is written."""
+
+
+def regions(text, label="text"):
+    """[(begin_index, end_index, indent)] of the solution regions in text's lines."""
+    found, begin = [], None
+    for index, line in enumerate(text.split("\n")):
+        if BEGIN.match(line):
+            if begin is not None:
+                raise StarterError(f"{label}:{index + 1}: BEGIN SOLUTION inside another region")
+            begin, indent = index, BEGIN.match(line).group(1)
+        elif END.match(line):
+            if begin is None:
+                raise StarterError(f"{label}:{index + 1}: END SOLUTION without BEGIN SOLUTION")
+            found.append((begin, index, indent))
+            begin = None
+        elif any(line.strip().startswith(marker) or line.rstrip().endswith(marker) for marker in MARKERS):
+            raise StarterError(f"{label}:{index + 1}: a marker must be alone on its line: {line.strip()!r}")
+    if begin is not None:
+        raise StarterError(f"{label}:{begin + 1}: BEGIN SOLUTION without END SOLUTION")
+    return found
+
+
+def enclosing_functions(text):
+    """{line number: (qualified name, docstring)} for the innermost function around each line."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    around = {}
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
+                        around[line] = (name, ast.get_docstring(child) or "")
+                visit(child, name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return around
+
+
+def step_of(label, function):
+    if function and function.split(".")[-1] in STEP_OF_FUNCTION:
+        return STEP_OF_FUNCTION[function.split(".")[-1]]
+    return next((step for prefix, step in STEP_OF_FILE.items() if label.startswith(prefix)), None)
+
+
+def stub(text, label="text"):
+    """text with every solution region replaced by a TODO stub -> (new text, number of regions)."""
+    found = regions(text, label)
+    if not found:
+        return text, 0
+    lines, around = text.split("\n"), enclosing_functions(text)
+    for begin, end, indent in reversed(found):
+        function, doc = around.get(begin + 1, (None, ""))
+        hint = HINTS.get(function) or HINTS.get((function or "").split(".")[-1]) \
+            or (doc.split("\n")[0] if doc else "write this part (see the notebook).")
+        step = step_of(label, function)
+        where = f"TODO step {step}" if step else "TODO"
+        if function:
+            message = f"{where}, {function}: {hint}".replace("\\", "\\\\").replace('"', '\\"')
+            replacement = [f'{indent}raise NotImplementedError("{message}")']
+        else:
+            replacement = [f"{indent}pass  # {where}: {hint}"]
+        lines[begin:end + 1] = replacement
+    return "\n".join(lines), len(found)
+
+
+def solution_lines(text):
+    """Lines inside regions that appear nowhere outside them: what must not survive in the copy."""
+    lines, inside, outside = text.split("\n"), set(), set()
+    spans = regions(text)
+    in_region = {index for begin, end, _ in spans for index in range(begin + 1, end)}
+    for index, line in enumerate(lines):
+        (inside if index in in_region else outside).add(line.strip())
+    return {line for line in inside - outside if len(line) >= 6 and not line.startswith("#")}
+
+
+# -- the copy -----------------------------------------------------------------------------------------
+def write(dest, source=REPO_DIR, force=False):
+    """Writes the starter copy of source into dest -> {relative path: regions stubbed}."""
+    source, dest = Path(source).resolve(), Path(dest).resolve()
+    if dest == source or source in dest.parents:
+        raise StarterError("DEST must be outside the kit's repository")
+    if dest.exists() and any(dest.iterdir()):
+        if not force:
+            raise StarterError(f"{dest} exists and is not empty (use --force to replace it)")
+        shutil.rmtree(dest)
+    check_sources(source)  # broken markers: stop before writing anything
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in COPY:
+        origin = source / name
+        if origin.is_dir():
+            shutil.copytree(origin, dest / name, ignore=SKIP, symlinks=True)
+        elif origin.is_file():
+            shutil.copy2(origin, dest / name)
+    for name in KIT_ONLY:
+        target = dest / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    stubbed = {}
+    for path in sorted((dest / "project").rglob("*")):
+        if path.is_file() and is_text(path):
+            label = path.relative_to(dest).as_posix()
+            text, count = stub(path.read_text(), label)
+            if count:
+                path.write_text(text)
+                stubbed[label] = count
+    for notebook_path in sorted((dest / "notebooks").glob("*.ipynb")):
+        count = stub_notebook(notebook_path)
+        if count:
+            stubbed[notebook_path.relative_to(dest).as_posix()] = count
+    return stubbed
+
+
+def is_text(path):
+    try:
+        path.read_text()
+        return True
+    except (UnicodeDecodeError, OSError):
+        return False
+
+
+def check_sources(source):
+    """Every marker in project/ and notebooks/ is matched (raises StarterError otherwise)."""
+    for path in sorted((source / "project").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and is_text(path):
+            regions(path.read_text(), path.relative_to(source).as_posix())
+    for notebook_path in sorted((source / "notebooks").glob("*.ipynb")):
+        notebook = nbformat.read(notebook_path, as_version=4)
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type == "code":  # markdown may talk about the markers
+                regions(cell.source, f"{notebook_path.name} cell {index}")
+
+
+def stub_notebook(path):
+    """Stubs the notebook's cells in place (outputs cleared) -> number of regions stubbed."""
+    from kit.notebook import cell_path
+
+    notebook, total = nbformat.read(path, as_version=4), 0
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":  # markdown may talk about the markers
+            continue
+        cell.source, count = stub(cell.source, cell_path(cell.source) or f"{path.name} cell {index}")
+        total += count
+        cell.outputs, cell.execution_count = [], None
+    nbformat.write(notebook, path)
+    return total
+
+
+# -- drift checks ----------------------------------------------------------------------------------
+def verify(dest, source=REPO_DIR):
+    """Problems of a written copy, as a list of sentences (empty: the copy is right)."""
+    source, dest = Path(source).resolve(), Path(dest).resolve()
+    problems = []
+    for path in sorted(dest.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or ".venv" in path.parts or not is_text(path):
+            continue
+        relative = path.relative_to(dest).as_posix()
+        text = path.read_text()
+        if relative.startswith("project/") and any(marker in text for marker in MARKERS):
+            problems.append(f"{relative}: a solution marker is left")
+        if path.name.endswith("_hidden.py"):
+            problems.append(f"{relative}: a hidden test is in the learner's copy")
+        if path.suffix == ".py":
+            try:
+                compile(text, relative, "exec")
+            except SyntaxError as exc:
+                problems.append(f"{relative}: does not compile: {exc}")
+        original = source / relative
+        if relative.startswith("project/") and original.is_file() and is_text(original):
+            left = solution_lines(original.read_text()) & {line.strip() for line in text.split("\n")}
+            problems += [f"{relative}: solution line left: {line!r}" for line in sorted(left)]
+    problems += notebook_drift(dest)
+    return problems
+
+
+def notebook_drift(dest):
+    """Each project cell that holds its file (nbsync's last-cell rule) equals the copy's file;
+    an earlier version compiles; no solution region is left in any code cell."""
+    from kit.authoring.nbsync import final_cells, notebooks
+    from kit.notebook import cell_path
+
+    problems = []
+    paths = notebooks(dest / "notebooks")
+    finals = final_cells(paths)
+    for notebook_path in paths:
+        notebook = nbformat.read(notebook_path, as_version=4)
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type == "code" and regions(cell.source, f"{notebook_path.name} cell {index}"):
+                problems.append(f"{notebook_path.name} cell {index}: a solution region is left")
+            relative = cell_path(cell.source) if cell.cell_type == "code" else None
+            if not relative:
+                continue
+            if (Path(notebook_path), index) not in finals:  # an earlier version of a growing file
+                if relative.endswith(".py"):
+                    try:
+                        compile(cell.source, relative, "exec")
+                    except SyntaxError as exc:
+                        problems.append(f"{notebook_path.name} cell {index}: earlier version does not compile: {exc}")
+                continue
+            target = dest / relative
+            if not target.is_file():
+                problems.append(f"{notebook_path.name} cell {index}: {relative} is not in the copy")
+            elif target.read_text().removesuffix("\n") != cell.source.removesuffix("\n"):
+                problems.append(f"{notebook_path.name} cell {index}: differs from {relative}")
+    return problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m kit.authoring.starter", description="Write the learner's starter copy.")
+    parser.add_argument("dest", help="an empty (or new) directory outside this repository")
+    parser.add_argument("--force", action="store_true", help="replace dest if it is not empty")
+    args = parser.parse_args(argv)
+    try:
+        stubbed = write(args.dest, force=args.force)
+    except StarterError as exc:
+        print(f"No starter copy written: {exc}", file=sys.stderr)
+        return 2
+    for relative, count in stubbed.items():
+        print(f"  {relative}: {count} region(s) -> TODO")
+    problems = verify(args.dest)
+    if problems:
+        print("The copy has problems:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    print(f"Starter copy in {Path(args.dest).resolve()}: {sum(stubbed.values())} solution regions replaced by TODO stubs.")
+    print(f"Learners: cd {args.dest} && make lab.  Graders: make grade PROJECT={args.dest}/project")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
