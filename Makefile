@@ -16,7 +16,7 @@ help:
 	@echo "make lab     JupyterLab on notebooks/, with a Redis found or started"
 	@echo "make test    lint, then the whole test suite (project, notebooks, grader, browser)"
 	@echo "make doctor  is this machine ready? OK/FAIL per requirement, each FAIL with the command that fixes it"
-	@echo "make lint    ruff check (rules in pyproject.toml)"
+	@echo "make lint    ruff check and ruff format --check (settings in pyproject.toml)"
 	@echo "make demo    instructor mode: live project, Redis, simulated devices; prints URLs and login"
 	@echo "make bench   the kit (fast variant and step 3's design) vs both floors and the seed: ratios, goals, docs/bench.md's table"
 	@echo "make grade PROJECT=<dir> [OUT=<file>]   grade a project by the four steps: table + Gradescope results.json"
@@ -54,6 +54,7 @@ test: setup-dev lint
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Runs before `make setup` too (then it says what to install), so it does not depend on setup.
 doctor: check-python

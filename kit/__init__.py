@@ -1,19 +1,19 @@
 """The kit's own tools, by role. The learner's project (project/) stays plain Channels; this is around it.
 
-    notebook.py      what a notebook's first cell imports: setup, the live project, a tree, self-checks
-    doctor.py        `make doctor`: OK/FAIL per requirement, each FAIL with its fix
-    demo.py          `make demo`: the live project, Redis and simulated devices for a class
-    lab/             inside the notebooks' kernels: project cells that write files, kernel start-up,
-                     a step not done yet said plainly
-    authoring/       the kit's own material: the starter copy (starter.py), notebooks kept equal to
-                     project/ (nbsync.py)
-    serving/         running the project: a live server process, daphne with the kit's limits, several
-                     processes on one Redis, Redis found or started, ports
-    grading/         `make grade`: one project (grade.py), a class (batch.py), the sandbox, credentials,
-                     the pytest plugin, reports, Gradescope, grading speed
-    harness/         what the served project runs inside: guards, loading a half-written project
-    fast/            the fast variant that `make demo` and compose serve
-    bench/           `make bench`: the kit against the seed's pattern and the floors
+notebook.py      what a notebook's first cell imports: setup, the live project, a tree, self-checks
+doctor.py        `make doctor`: OK/FAIL per requirement, each FAIL with its fix
+demo.py          `make demo`: the live project, Redis and simulated devices for a class
+lab/             inside the notebooks' kernels: project cells that write files, kernel start-up,
+                 a step not done yet said plainly
+authoring/       the kit's own material: the starter copy (starter.py), notebooks kept equal to
+                 project/ (nbsync.py)
+serving/         running the project: a live server process, daphne with the kit's limits, several
+                 processes on one Redis, Redis found or started, ports
+grading/         `make grade`: one project (grade.py), a class (batch.py), the sandbox, credentials,
+                 the pytest plugin, reports, Gradescope, grading speed
+harness/         what the served project runs inside: guards, loading a half-written project
+fast/            the fast variant that `make demo` and compose serve
+bench/           `make bench`: the kit against the seed's pattern and the floors
 """
 
 from pathlib import Path

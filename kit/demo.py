@@ -9,6 +9,7 @@ When something went wrong (the server or the simulator died), a copy of the logs
 
     python -m kit.demo [--port 8000] [--devices 3] [--plain] [--exit-after SECONDS]
 """
+
 import argparse
 import contextlib
 import os
@@ -42,8 +43,11 @@ class Stop(Exception):
 def create_instructor(server):
     """A superuser with a fresh random password (createsuperuser reads it from the environment)."""
     password = secrets.token_urlsafe(9)
-    server.env.update(DJANGO_SUPERUSER_USERNAME=INSTRUCTOR, DJANGO_SUPERUSER_PASSWORD=password,
-                      DJANGO_SUPERUSER_EMAIL="instructor@example.invalid")
+    server.env.update(
+        DJANGO_SUPERUSER_USERNAME=INSTRUCTOR,
+        DJANGO_SUPERUSER_PASSWORD=password,
+        DJANGO_SUPERUSER_EMAIL="instructor@example.invalid",
+    )
     try:
         server.manage("createsuperuser", "--noinput")
     finally:
@@ -55,10 +59,26 @@ def create_instructor(server):
 def start_simulator(server, count, prefix):
     """`manage.py simulate_devices` in its own session, with the server's env (same database)."""
     log = open(os.path.join(server.workdir, "simulator.log"), "ab")
-    command = [sys.executable, "manage.py", "simulate_devices", "--url", server.http_url,
-               "--count", str(count), "--prefix", prefix]
-    return subprocess.Popen(command, cwd=server.project_dir, env=server.env, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        "manage.py",
+        "simulate_devices",
+        "--url",
+        server.http_url,
+        "--count",
+        str(count),
+        "--prefix",
+        prefix,
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=server.project_dir,
+        env=server.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def wait_until_online(server, api_key, device_ids, timeout=ONLINE_WAIT_SECONDS):
@@ -115,8 +135,10 @@ def watch(server, simulator, exit_after):
             return 1
         if simulator is not None and simulator.poll() is not None and not warned:
             warned = True
-            print(f"The device simulator stopped (status {simulator.returncode}); see {server.workdir}/simulator.log "
-                  "(a copy is kept when the demo stops)")
+            print(
+                f"The device simulator stopped (status {simulator.returncode}); see {server.workdir}/simulator.log "
+                "(a copy is kept when the demo stops)"
+            )
     return 0
 
 
@@ -135,8 +157,13 @@ def run(port, count, prefix, exit_after, fast=True):
         port = port if port and port_is_free(port) else free_port()
         # fast: the variant the bench measures fastest (kit/fast/, uvicorn with the kit's limits: a header
         # timeout, slow readers closed, close frames on SIGTERM); else step 3's design on kit.serving.daphne_limited.
-        server = LiveServer(redis_url=redis.url, layer_prefix=f"demo{uuid.uuid4().hex[:6]}", debug=True,
-                            env={"PRESENCE_HEARTBEAT_SECONDS": "3", "PRESENCE_TTL_SECONDS": "10"}, fast=fast)
+        server = LiveServer(
+            redis_url=redis.url,
+            layer_prefix=f"demo{uuid.uuid4().hex[:6]}",
+            debug=True,
+            env={"PRESENCE_HEARTBEAT_SECONDS": "3", "PRESENCE_TTL_SECONDS": "10"},
+            fast=fast,
+        )
         server.port = port
         print(f"Starting the project on {server.http_url} (Redis {redis.url}) ...", flush=True)
         server.start()
@@ -172,16 +199,25 @@ def run(port, count, prefix, exit_after, fast=True):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kit.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m kit.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, default=8000, help="preferred port (a free one if taken; 0: any)")
     parser.add_argument("--devices", type=int, default=3, help="how many simulated devices (default 3)")
     parser.add_argument("--prefix", default="sim", help="simulated device ids are PREFIX-1..N")
-    parser.add_argument("--plain", action="store_true",
-                        help="serve step 3's design on kit.serving.daphne_limited (daphne), as the notebooks and the grader do, "
-                        "instead of the fast variant (kit/fast/, uvicorn; docs/bench.md)")
-    parser.add_argument("--exit-after", type=float, default=None, metavar="SECONDS",
-                        help="stop by itself after SECONDS (smoke tests); default: run until Ctrl-C")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="serve step 3's design on kit.serving.daphne_limited (daphne), as the notebooks and the grader do, "
+        "instead of the fast variant (kit/fast/, uvicorn; docs/bench.md)",
+    )
+    parser.add_argument(
+        "--exit-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop by itself after SECONDS (smoke tests); default: run until Ctrl-C",
+    )
     args = parser.parse_args(argv)
 
     def stop(signum, frame):

@@ -6,6 +6,7 @@ needed up front, so it also runs (and says what to install) before `make setup`.
 
     python -m kit.doctor [--requirements requirements.txt]
 """
+
 import argparse
 import importlib
 import importlib.metadata
@@ -60,11 +61,23 @@ def check_python(minimum=MIN_PYTHON):
     """The running Python is new enough; make lab's venv needs the venv and ensurepip modules."""
     version = ".".join(map(str, sys.version_info[:3]))
     wanted = ".".join(map(str, minimum))
-    checks = [Check("Python", sys.version_info[:2] >= minimum, f"{version} ({sys.executable}); {wanted}+ needed",
-                    "sudo apt install python3.11  (macOS: brew install python@3.12)")]
+    checks = [
+        Check(
+            "Python",
+            sys.version_info[:2] >= minimum,
+            f"{version} ({sys.executable}); {wanted}+ needed",
+            "sudo apt install python3.11  (macOS: brew install python@3.12)",
+        )
+    ]
     missing = [name for name in ("venv", "ensurepip") if importlib.util.find_spec(name) is None]
-    checks.append(Check("venv module", not missing, f"missing: {', '.join(missing)}" if missing else "present",
-                        "sudo apt install python3-venv  (stock Debian/Ubuntu leave it out)"))
+    checks.append(
+        Check(
+            "venv module",
+            not missing,
+            f"missing: {', '.join(missing)}" if missing else "present",
+            "sudo apt install python3-venv  (stock Debian/Ubuntu leave it out)",
+        )
+    )
     return checks
 
 
@@ -82,8 +95,11 @@ def _modules_to_import(distribution):
     """The module named like the distribution (channels-redis -> channels_redis), else every
     top-level module it installs (a distribution may be named unlike its module)."""
     wanted = re.sub(r"[-_.]+", "-", distribution).lower()
-    modules = sorted(module for module, dists in importlib.metadata.packages_distributions().items()
-                     if not module.startswith("_") and any(re.sub(r"[-_.]+", "-", d).lower() == wanted for d in dists))
+    modules = sorted(
+        module
+        for module, dists in importlib.metadata.packages_distributions().items()
+        if not module.startswith("_") and any(re.sub(r"[-_.]+", "-", d).lower() == wanted for d in dists)
+    )
     same_name = wanted.replace("-", "_")
     return [same_name] if same_name in modules else modules
 
@@ -130,8 +146,14 @@ def check_test_tools():
         present = importlib.util.find_spec(module) is not None
         checks.append(Check(module, present, "importable" if present else "not installed", SETUP_DEV))
     chromium = find_chromium()
-    checks.append(Check("Chromium (browser tests)", chromium is not None, chromium or "not found",
-                        "sudo apt install chromium  (macOS: brew install --cask chromium; or set KIT_CHROMIUM)"))
+    checks.append(
+        Check(
+            "Chromium (browser tests)",
+            chromium is not None,
+            chromium or "not found",
+            "sudo apt install chromium  (macOS: brew install --cask chromium; or set KIT_CHROMIUM)",
+        )
+    )
     return checks
 
 
@@ -139,8 +161,10 @@ def check_ports():
     """127.0.0.1 hands out free ports (the kit's servers take one); the usual ports are reported."""
     if not port_is_free(0):
         return [Check("free ports", False, "cannot listen on 127.0.0.1", "sudo ip link set lo up")]
-    usual = ", ".join(f"{port} {'free' if port_is_free(port) else 'in use (another is taken)'} ({what})"
-                      for port, what in WELL_KNOWN_PORTS.items())
+    usual = ", ".join(
+        f"{port} {'free' if port_is_free(port) else 'in use (another is taken)'} ({what})"
+        for port, what in WELL_KNOWN_PORTS.items()
+    )
     return [Check("free ports", True, f"127.0.0.1 has free ports; {usual}")]
 
 
@@ -149,8 +173,9 @@ def run_checks(requirements=REPO_DIR / "requirements.txt"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kit.doctor", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m kit.doctor", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requirements", type=lambda p: REPO_DIR / p, default=REPO_DIR / "requirements.txt")
     args = parser.parse_args(argv)
     print(f"Checking this machine for the kit ({platform.system()} {platform.machine()}):", flush=True)

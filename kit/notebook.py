@@ -6,9 +6,9 @@ First code cell of a notebook (the kernel starts in notebooks/, the kit lives on
     from kit.notebook import start_project, tree, show, setup_django, next_frame, nothing_arrives
 
 Project cells: a code cell whose first line is a path comment such as `# project/echo/consumers.py`
-holds exactly that file (kit/lab/project_cells.py). Running it writes the cell to the file and prints one line; the code is
-not executed in the kernel (a SyntaxError is reported plainly). `python -m kit.authoring.nbsync --check`
-keeps such cells equal to the files. Paths outside project/ are refused.
+holds exactly that file (kit/lab/project_cells.py). Running it writes the cell to the file and prints one
+line; the code is not executed in the kernel (a SyntaxError is reported plainly).
+`python -m kit.authoring.nbsync --check` keeps such cells equal to the files. Paths outside project/ are refused.
 
     server = start_project()          # daphne in its own process, with Redis, on a free port
                                       # (run again, it first stops this kernel's previous server of
@@ -25,6 +25,7 @@ keeps such cells equal to the files. Paths outside project/ are refused.
 Servers and any Redis the kit started are stopped when the kernel exits (atexit), or by
 stop_project(). Set KIT_PROJECT_DIR to work on another copy of the project (tests do).
 """
+
 import asyncio
 import atexit
 import json
@@ -89,8 +90,14 @@ def start_project(debug=False, env=None, name="server"):
         print(f"stopped the previous {name!r} ({previous.http_url})")
     if _redis is None or _redis.stopped:
         _redis = redis_service.find_or_start()
-    server = ProjectServer(project_dir=project_dir(), redis_url=_redis.url, debug=debug, env=env,
-                           layer_prefix=f"nb{uuid.uuid4().hex[:8]}", daphne_args=NOTEBOOK_DAPHNE_ARGS)
+    server = ProjectServer(
+        project_dir=project_dir(),
+        redis_url=_redis.url,
+        debug=debug,
+        env=env,
+        layer_prefix=f"nb{uuid.uuid4().hex[:8]}",
+        daphne_args=NOTEBOOK_DAPHNE_ARGS,
+    )
     server.name = name
     server.start()
     print(f"Redis:  {_redis.url} ({_redis.source})")
@@ -173,7 +180,7 @@ def show(relative, start=None, end=None):
     lines = (project_dir() / relative.removeprefix("project/")).read_text().splitlines()
 
     def find(text, after):
-        for number, line in enumerate(lines[after - 1:], after):
+        for number, line in enumerate(lines[after - 1 :], after):
             if text in line:
                 return number
         if text.strip() == "### END SOLUTION":  # a starter copy: the region became one TODO line
@@ -182,7 +189,7 @@ def show(relative, start=None, end=None):
 
     first = find(start, 1) if isinstance(start, str) else (start or 1)
     last = find(end, first) if isinstance(end, str) else end
-    for number, line in enumerate(lines[first - 1:last], first):
+    for number, line in enumerate(lines[first - 1 : last], first):
         print(f"{number:3} {line}")
 
 
@@ -202,9 +209,13 @@ def tree(path=None, skip=TREE_SKIP, new=()):
 
     def walk(folder, prefix):
         entries = sorted(
-            (entry for entry in folder.iterdir()
-             if entry.name not in skip and not entry.name.startswith(".")
-             and not entry.name.endswith((".sqlite3", ".pyc", "-journal", "-wal", "-shm"))),
+            (
+                entry
+                for entry in folder.iterdir()
+                if entry.name not in skip
+                and not entry.name.startswith(".")
+                and not entry.name.endswith((".sqlite3", ".pyc", "-journal", "-wal", "-shm"))
+            ),
             key=lambda entry: (entry.is_file(), entry.name),
         )
         for index, entry in enumerate(entries):
@@ -212,8 +223,10 @@ def tree(path=None, skip=TREE_SKIP, new=()):
             relative = entry.relative_to(root).as_posix()
             seen.add(relative)
             is_new = relative in marked or (before is not None and relative not in before)
-            print(f"{prefix}{'└── ' if last else '├── '}{entry.name}{'/' if entry.is_dir() else ''}"
-                  f"{'   <- new' if is_new else ''}")
+            print(
+                f"{prefix}{'└── ' if last else '├── '}{entry.name}{'/' if entry.is_dir() else ''}"
+                f"{'   <- new' if is_new else ''}"
+            )
             if entry.is_dir():
                 walk(entry, prefix + ("    " if last else "│   "))
 

@@ -3,13 +3,21 @@
 Playwright drives the system's Chromium (Debian's `chromium` package), never its own download.
 No Chromium means the browser tests FAIL with INSTALL_HELP: a skip would hide a missing part.
 """
+
 import os
 from pathlib import Path
 
 from kit.doctor import find_chromium  # noqa: F401  (the tests import it from here)
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 INSTALL_HELP = """\
 The browser tests need Chromium and found none.
@@ -18,8 +26,10 @@ The browser tests need Chromium and found none.
   macOS:          install Google Chrome, or: brew install --cask chromium
   elsewhere:      export KIT_CHROMIUM=/path/to/chromium-or-chrome
 Then run `make test` again."""
-MISSING = ("No Chromium found, so this page test cannot run: `sudo apt-get install chromium` (Debian/Ubuntu), "
-           "or set KIT_CHROMIUM; more ways at the end of the test run.")
+MISSING = (
+    "No Chromium found, so this page test cannot run: `sudo apt-get install chromium` (Debian/Ubuntu), "
+    "or set KIT_CHROMIUM; more ways at the end of the test run."
+)
 
 
 def screenshot(page, name):

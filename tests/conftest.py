@@ -1,4 +1,5 @@
 """Fixtures shared by the kit's own tests (the grading tests have theirs in tests/grading/)."""
+
 import os
 
 import pytest
@@ -69,8 +70,11 @@ def pytest_terminal_summary(terminalreporter):
         from browser_support import INSTALL_HELP, find_chromium
     except ImportError:  # a copy of the tests without the browser tests
         return
-    browser_reports = [r for r in terminalreporter.stats.get("failed", []) + terminalreporter.stats.get("error", [])
-                       if "test_browser.py" in r.nodeid]
+    browser_reports = [
+        r
+        for r in terminalreporter.stats.get("failed", []) + terminalreporter.stats.get("error", [])
+        if "test_browser.py" in r.nodeid
+    ]
     if browser_reports and find_chromium() is None:
         terminalreporter.section("browser tests need Chromium", sep="-", yellow=True)
         terminalreporter.write_line(INSTALL_HELP)

@@ -1,5 +1,6 @@
 """Helpers for tests against a live project (failure, presence across processes, concurrency, hardening,
 properties): a Redis of our own that we really stop, servers, simulated devices, bounded waits."""
+
 import asyncio
 import atexit
 import contextlib
@@ -51,22 +52,29 @@ def start_server(redis_url, **kwargs):
 
 def api_client(server, key, connections=100):
     """An async API client; beyond `connections` open connections, requests queue in the client."""
-    return httpx.AsyncClient(base_url=server.http_url, headers={"Authorization": f"Bearer {key}"}, timeout=40,
-                             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+    return httpx.AsyncClient(
+        base_url=server.http_url,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=40,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
 
 
 def issue_devices(server, count, prefix):
     """Devices created with the project's own command: [(device_id, token)]."""
-    return [(f"{prefix}-{n}", server.create_device(f"{prefix}-{n}"))
-            for n in range(1, count + 1)]
+    return [(f"{prefix}-{n}", server.create_device(f"{prefix}-{n}")) for n in range(1, count + 1)]
 
 
 @contextlib.asynccontextmanager
 async def fleet(server, credentials, log=None, **kwargs):
     """SimulatedDevices running in this event loop; stopped (and awaited) on exit."""
     lines = []
-    devices = [SimulatedDevice(server.http_url, device_id, token, log=log or lines.append, backoff_base=0.2,
-                               backoff_cap=2.0, **kwargs) for device_id, token in credentials]
+    devices = [
+        SimulatedDevice(
+            server.http_url, device_id, token, log=log or lines.append, backoff_base=0.2, backoff_cap=2.0, **kwargs
+        )
+        for device_id, token in credentials
+    ]
     tasks = [asyncio.ensure_future(device.run()) for device in devices]
     try:
         await wait_until(lambda: all(device.online.is_set() for device in devices), 15, "devices to connect")

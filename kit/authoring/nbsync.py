@@ -9,6 +9,7 @@ earlier versions, kept as written (checked only to compile).
     python -m kit.authoring.nbsync --check   # exit 1, listing each drift, if a cell differs from its file
                                    # or a committed notebook has outputs / execution counts
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -71,8 +72,10 @@ def check_notebook(path, project_dir=PROJECT_DIR, finals=None):
             problems.append(f"{path.name} cell {index}: {exc}")
             continue
         if file_text(cell.source) != expected + "\n":
-            first_diff = next((n for n, (a, b) in enumerate(zip(cell.source.splitlines(), expected.splitlines()), 1)
-                               if a != b), min(len(cell.source.splitlines()), len(expected.splitlines())) + 1)
+            first_diff = next(
+                (n for n, (a, b) in enumerate(zip(cell.source.splitlines(), expected.splitlines()), 1) if a != b),
+                min(len(cell.source.splitlines()), len(expected.splitlines())) + 1,
+            )
             problems.append(f"{path.name} cell {index}: differs from {relative} (first at line {first_diff})")
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
@@ -100,8 +103,9 @@ def write_notebook(path, project_dir=PROJECT_DIR, finals=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kit.authoring.nbsync", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m kit.authoring.nbsync", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write", action="store_true", help="regenerate project cells from project/")
     action.add_argument("--check", action="store_true", help="fail if any project cell differs from its file")

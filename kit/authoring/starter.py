@@ -21,6 +21,7 @@ After writing, verify() checks the copy: no marker left, no solution line left, 
 compiles, every notebook project cell that holds its file (nbsync's last-cell rule) equals it.
 Earlier versions of a file that grows over the steps (an earlier notebook's cell) are stubbed too.
 """
+
 import argparse
 import ast
 import re
@@ -37,17 +38,51 @@ END = re.compile(r"^\s*### END SOLUTION\s*$")
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 # What to copy (relative to the repository). Directories are copied whole, minus SKIP.
-COPY = ["project", "notebooks", "kit", "tests", "Makefile", "README.md", "requirements.txt", "requirements-dev.txt",
-        "requirements-redis.txt", "docker-compose.yml", "Dockerfile", ".dockerignore", "pytest.ini", ".gitignore", ".ci",
-        "pyproject.toml", ".pre-commit-config.yaml", "docs"]
-SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache", "db.sqlite3*", "*_hidden.py",
-                              "results.json", "bench-results.json")
+COPY = [
+    "project",
+    "notebooks",
+    "kit",
+    "tests",
+    "Makefile",
+    "README.md",
+    "requirements.txt",
+    "requirements-dev.txt",
+    "requirements-redis.txt",
+    "docker-compose.yml",
+    "Dockerfile",
+    ".dockerignore",
+    "pytest.ini",
+    ".gitignore",
+    ".ci",
+    "pyproject.toml",
+    ".pre-commit-config.yaml",
+    "docs",
+]
+SKIP = shutil.ignore_patterns(
+    "__pycache__",
+    "*.pyc",
+    ".ipynb_checkpoints",
+    ".pytest_cache",
+    "db.sqlite3*",
+    "*_hidden.py",
+    "results.json",
+    "bench-results.json",
+)
 # The kit's own self-tests grade the reference solution: they do not belong in a learner's copy.
-KIT_ONLY = ["tests/kit/grading/test_grader.py", "tests/kit/grading/test_grader_hostile.py", "tests/kit/authoring/test_starter.py",
-            "tests/kit/grading/fixtures"]
+KIT_ONLY = [
+    "tests/kit/grading/test_grader.py",
+    "tests/kit/grading/test_grader_hostile.py",
+    "tests/kit/authoring/test_starter.py",
+    "tests/kit/grading/fixtures",
+]
 
-STEP_OF_FILE = {"project/echo/": 1, "project/chat/": 2, "project/devices/consumers.py": 3, "project/devices/views.py": 3,
-                "project/devices/commands.py": 4}
+STEP_OF_FILE = {
+    "project/echo/": 1,
+    "project/chat/": 2,
+    "project/devices/consumers.py": 3,
+    "project/devices/views.py": 3,
+    "project/devices/commands.py": 4,
+}
 STEP_OF_FUNCTION = {"send_command": 4, "command_round_trip": 4, "device_command": 4}
 
 # What each region asks for, in plain words; a region not listed gets its function's docstring.
@@ -64,8 +99,14 @@ HINTS = {
     "push_to_device": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
     "broadcast": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",
     "broadcast_to_all": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",
-    "send_command": "new_channel(), group_send a device.command event carrying it, wait for the reply (504 when none comes in time).",
-    "command_round_trip": "new_channel(), group_send a device.command event carrying it, wait for the reply (504 when none comes in time).",
+    "send_command": (
+        "new_channel(), group_send a device.command event carrying it, "
+        "wait for the reply (504 when none comes in time)."
+    ),
+    "command_round_trip": (
+        "new_channel(), group_send a device.command event carrying it, "
+        "wait for the reply (504 when none comes in time)."
+    ),
 }
 
 
@@ -130,8 +171,11 @@ def stub(text, label="text"):
     lines, around = text.split("\n"), enclosing_functions(text)
     for begin, end, indent in reversed(found):
         function, doc = around.get(begin + 1, (None, ""))
-        hint = HINTS.get(function) or HINTS.get((function or "").split(".")[-1]) \
+        hint = (
+            HINTS.get(function)
+            or HINTS.get((function or "").split(".")[-1])
             or (doc.split("\n")[0] if doc else "write this part (see the notebook).")
+        )
         step = step_of(label, function)
         where = f"TODO step {step}" if step else "TODO"
         if function:
@@ -139,7 +183,7 @@ def stub(text, label="text"):
             replacement = [f'{indent}raise NotImplementedError("{message}")']
         else:
             replacement = [f"{indent}pass  # {where}: {hint}"]
-        lines[begin:end + 1] = replacement
+        lines[begin : end + 1] = replacement
     return "\n".join(lines), len(found)
 
 
@@ -287,7 +331,9 @@ def notebook_drift(dest):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kit.authoring.starter", description="Write the learner's starter copy.")
+    parser = argparse.ArgumentParser(
+        prog="python -m kit.authoring.starter", description="Write the learner's starter copy."
+    )
     parser.add_argument("dest", help="an empty (or new) directory outside this repository")
     parser.add_argument("--force", action="store_true", help="replace dest if it is not empty")
     args = parser.parse_args(argv)
@@ -302,7 +348,9 @@ def main(argv=None):
     if problems:
         print("The copy has problems:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
-    print(f"Starter copy in {Path(args.dest).resolve()}: {sum(stubbed.values())} solution regions replaced by TODO stubs.")
+    print(
+        f"Starter copy in {Path(args.dest).resolve()}: {sum(stubbed.values())} solution regions replaced by TODO stubs."
+    )
     print(f"Learners: cd {args.dest} && make lab.  Graders: make grade PROJECT={args.dest}/project")
     return 0
 

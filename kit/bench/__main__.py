@@ -1,5 +1,6 @@
 """python -m kit.bench [--quick] [--out FILE] [--systems kit,floor,floor-redis,seed] [--passes N]:
 the figures, the ratios to both floors, the issue's goals, a JSON file."""
+
 import argparse
 import asyncio
 import json
@@ -12,8 +13,13 @@ from kit.bench import runner
 from kit.bench.report import FIGURES, cost_lines, table, write_docs, write_summary  # noqa: F401  (FIGURES: the tests' rows)
 from kit.bench.systems import FloorRedisSystem, FloorSystem, KitSystem, SeedSystem, TwoProcesses
 
-BUILDERS = {"kit": KitSystem, "kit-plain": KitSystem, "floor": FloorSystem, "floor-redis": FloorRedisSystem,
-            "seed": SeedSystem}
+BUILDERS = {
+    "kit": KitSystem,
+    "kit-plain": KitSystem,
+    "floor": FloorSystem,
+    "floor-redis": FloorRedisSystem,
+    "seed": SeedSystem,
+}
 # Both floors on the kit's server (uvicorn), the in-process floor on kit-plain's (daphne) too.
 DEFAULT_SYSTEMS = "kit,kit-plain,floor,floor:uvicorn,floor-redis,seed,kit@2,floor-redis@2"
 KIT_SERVER = "uvicorn"  # what the fast variant is served by (compose's web and `make demo` too)
@@ -43,27 +49,52 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m kit.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small workload, a few seconds per system (CI)")
     parser.add_argument("--out", default=str(REPO_DIR / "bench-results.json"), help="JSON file to write")
-    parser.add_argument("--systems", default=DEFAULT_SYSTEMS,
-                        help="comma-separated, measured in this order in every pass: kit (the fast variant "
-                        "as served), kit-plain (step 3's design), kit:CHANGES:SERVER (CHANGES api+cache+nocleanup+pubsub "
-                        "or none), floor[:SERVER], "
-                        "floor-redis[:SERVER] (SERVER daphne|uvicorn), seed[:LAYER:CONSUMER] "
-                        "(LAYER redis|pubsub|memory, CONSUMER sync|async|async-nocleanup); SPEC@2 the same on two "
-                        "processes, requests to the one without the devices (kit@2, floor-redis@2)")
-    parser.add_argument("--write-docs", default=None, metavar="FILE",
-                        help="also write the figures as Markdown between FILE's bench markers (make bench: docs/bench.md)")
-    parser.add_argument("--write-summary", default=None, metavar="FILE",
-                        help="also write the goals' table between FILE's bench-summary markers (make bench: README.md)")
+    parser.add_argument(
+        "--systems",
+        default=DEFAULT_SYSTEMS,
+        help="comma-separated, measured in this order in every pass: kit (the fast variant "
+        "as served), kit-plain (step 3's design), kit:CHANGES:SERVER (CHANGES api+cache+nocleanup+pubsub "
+        "or none), floor[:SERVER], "
+        "floor-redis[:SERVER] (SERVER daphne|uvicorn), seed[:LAYER:CONSUMER] "
+        "(LAYER redis|pubsub|memory, CONSUMER sync|async|async-nocleanup); SPEC@2 the same on two "
+        "processes, requests to the one without the devices (kit@2, floor-redis@2)",
+    )
+    parser.add_argument(
+        "--write-docs",
+        default=None,
+        metavar="FILE",
+        help="also write the figures as Markdown between FILE's bench markers (make bench: docs/bench.md)",
+    )
+    parser.add_argument(
+        "--write-summary",
+        default=None,
+        metavar="FILE",
+        help="also write the goals' table between FILE's bench-summary markers (make bench: README.md)",
+    )
     parser.add_argument("--passes", type=int, default=runner.PASSES, help="interleaved measured passes")
-    parser.add_argument("--progress", choices=["auto", "on", "off"], default="auto",
-                        help="progress bars on stderr (auto: only on a terminal)")
-    parser.add_argument("--profile", default=None,
-                        help="systems to sample with py-spy in a pass of their own, comma-separated "
-                        "(default: kit in a full run, none in --quick)")
-    parser.add_argument("--hops", type=int, default=None,
-                        help="requests for the kit's hop-by-hop timing (kit/bench/hops.py); default 300 full, 0 quick")
-    parser.add_argument("--figures", default=",".join(runner.ALL_FIGURES),
-                        help=f"comma-separated subset of {','.join(runner.ALL_FIGURES)}")
+    parser.add_argument(
+        "--progress",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="progress bars on stderr (auto: only on a terminal)",
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="systems to sample with py-spy in a pass of their own, comma-separated "
+        "(default: kit in a full run, none in --quick)",
+    )
+    parser.add_argument(
+        "--hops",
+        type=int,
+        default=None,
+        help="requests for the kit's hop-by-hop timing (kit/bench/hops.py); default 300 full, 0 quick",
+    )
+    parser.add_argument(
+        "--figures",
+        default=",".join(runner.ALL_FIGURES),
+        help=f"comma-separated subset of {','.join(runner.ALL_FIGURES)}",
+    )
     args = parser.parse_args(argv)
     workload = runner.QUICK if args.quick else runner.FULL
     names = [name.strip() for name in args.systems.split(",") if name.strip()]
@@ -73,19 +104,28 @@ def main(argv=None):
     if args.passes < 1:
         parser.error("--passes must be at least 1")
     with redis_service.running() as redis:
-        print(f"Bench ({'quick' if args.quick else 'full'}): {', '.join(names)}; {args.passes} passes of "
-              f"workload {workload}; Redis {redis.url} ({redis.source})", file=sys.stderr)
+        print(
+            f"Bench ({'quick' if args.quick else 'full'}): {', '.join(names)}; {args.passes} passes of "
+            f"workload {workload}; Redis {redis.url} ({redis.source})",
+            file=sys.stderr,
+        )
         progress = {"auto": None, "on": True, "off": False}[args.progress]
         profile = args.profile if args.profile is not None else ("" if args.quick else "kit")
-        report = runner.run([build(name, redis.url) for name in names], workload, progress=progress,
-                            profile=[name.strip() for name in profile.split(",") if name.strip()],
-                            figures_wanted=tuple(part.strip() for part in args.figures.split(",")),
-                            passes=args.passes)
+        report = runner.run(
+            [build(name, redis.url) for name in names],
+            workload,
+            progress=progress,
+            profile=[name.strip() for name in profile.split(",") if name.strip()],
+            figures_wanted=tuple(part.strip() for part in args.figures.split(",")),
+            passes=args.passes,
+        )
         hops = args.hops if args.hops is not None else (0 if args.quick else 300)
         if hops:
             # Step 3's design as served (kit-plain), hop by hop; and the same without middleware.
-            report["hops"] = {"kit-plain": asyncio.run(runner.hops_async(redis.url, hops, progress)),
-                              "kit-plain-lean": asyncio.run(runner.hops_async(redis.url, hops, progress, lean=True))}
+            report["hops"] = {
+                "kit-plain": asyncio.run(runner.hops_async(redis.url, hops, progress)),
+                "kit-plain-lean": asyncio.run(runner.hops_async(redis.url, hops, progress, lean=True)),
+            }
     report["quick"] = args.quick
     report["redis"] = {"source": redis.source}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
@@ -100,11 +140,16 @@ def main(argv=None):
         print(f"lost deliveries in fan-out: {lost}")
     failed = {name: d["command"] for name, d in report["details"].items() if d.get("command", {}).get("failed")}
     if failed:
-        print(f"commands not answered (HTTP status: count, summed over the passes), and the device's error frames: {failed}")
+        print(
+            "commands not answered (HTTP status: count, summed over the passes), "
+            f"and the device's error frames: {failed}"
+        )
     machine = report["machine"]
-    print(f"\nmachine: {machine['cpus']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
-          f"load before {machine['load_average_before'][0]:.2f}; {report['passes']} passes in {report['seconds']:.0f} s; "
-          f"figures written to {Path(args.out).resolve()}")
+    print(
+        f"\nmachine: {machine['cpus']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
+        f"load before {machine['load_average_before'][0]:.2f}; {report['passes']} passes in {report['seconds']:.0f} s; "
+        f"figures written to {Path(args.out).resolve()}"
+    )
     return 0
 
 

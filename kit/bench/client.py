@@ -5,6 +5,7 @@ bench prints it). The same clients measure every system; the device socket is in
     client = HttpClient("127.0.0.1", port, headers)        # one kept-alive HTTP/1.1 connection
     status, answer = await client.post("/push/d1/", {"data": {"seq": 1}})
 """
+
 import asyncio
 import json
 
@@ -30,7 +31,7 @@ def chunked_body(buffer, start):
             return (body, line_end + 4) if len(buffer) >= line_end + 4 else None
         if len(buffer) < line_end + 2 + size + 2:
             return None
-        body += bytes(buffer[line_end + 2:line_end + 2 + size])
+        body += bytes(buffer[line_end + 2 : line_end + 2 + size])
         position = line_end + 2 + size + 2
     return None
 
@@ -81,8 +82,10 @@ class HttpClient(asyncio.Protocol):
     async def request(self, method, path, payload=None):
         """-> (status, JSON body)."""
         body = b"" if payload is None else json.dumps(payload).encode()
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n{self.headers}\r\n").encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{self.headers}\r\n"
+        ).encode()
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
             if self.transport is None or self.transport.is_closing():

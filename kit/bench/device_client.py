@@ -4,6 +4,7 @@ data_received (no task, no library), stamps each push's arrival and answers comm
     device = await DeviceClient("ws://127.0.0.1:8000/ws/devices/d1/", headers).open()
     await device.wait_for_seq(1)                            # -> perf_counter() at the frame's arrival
 """
+
 import asyncio
 import base64
 import json
@@ -46,9 +47,13 @@ class DeviceClient(asyncio.Protocol):
         self.handshake, self.closed = loop.create_future(), loop.create_future()
         await asyncio.wait_for(loop.create_connection(lambda: self, self.host, self.port), TIMEOUT)
         extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
-        self.transport.write((f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-                              f"Connection: Upgrade\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
-                              f"Sec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
+        self.transport.write(
+            (
+                f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+                f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+            ).encode()
+        )
         await asyncio.wait_for(self.handshake, TIMEOUT)
         return self
 
@@ -84,10 +89,10 @@ class DeviceClient(asyncio.Protocol):
             if length >= 126:
                 if len(buffer) < start:
                     break
-                length = int.from_bytes(buffer[position + 2:start], "big")
+                length = int.from_bytes(buffer[position + 2 : start], "big")
             if len(buffer) < start + length:
                 break
-            payload, position = bytes(buffer[start:start + length]), start + length
+            payload, position = bytes(buffer[start : start + length]), start + length
             opcode = first & 0x0F
             if opcode in (0, 1, 2):  # continuation, text, binary
                 self.fragments += payload

@@ -9,6 +9,7 @@ Same frames and routes as the kit's devices, minus auth and presence:
 `Routes` says how a frame reaches its sockets: here in-process; kit/bench/floor_redis.py sends it
 through Redis pub/sub instead, with everything else the same. Each frame is serialized once.
 """
+
 import asyncio
 import json
 import uuid
@@ -41,7 +42,7 @@ class Routes:
         if device_id is None:
             targets = [send for group in self.sockets.values() for send in group]
         else:
-            targets = list(self.sockets.get(device_id, ()))[:1 if command_id else None]
+            targets = list(self.sockets.get(device_id, ()))[: 1 if command_id else None]
         await write_to(targets, text)
         return len(targets)
 
@@ -95,8 +96,13 @@ async def http_request(routes, scope, receive, send):
     except (ValueError, KeyError, TypeError):
         status, answer = 400, json.dumps({"error": "bad request"})
     raw = answer.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": raw})
 
 

@@ -8,6 +8,7 @@ what arrives to the local sockets it is meant for. Same routes and frames as kit
 A command carries this process's reply channel, so the device's reply finds the waiting request
 from any process. Needs REDIS_URL; served by uvicorn by default (kit.bench.systems).
 """
+
 import asyncio
 import os
 import uuid

@@ -15,6 +15,7 @@ bench POSTs pushes one at a time. It wraps, without changing the project's files
 GET /__bench_hops__/ answers the medians in ms (?reset clears them) (one request in flight at a time, so the last
 request's stamps belong to it).
 """
+
 import contextvars
 import functools
 import json
@@ -134,5 +135,8 @@ async def application(scope, receive, send):
 
 
 def report():
-    return {name: {"median_ms": statistics.median(values), "count": len(values)}
-            for name, values in samples.items() if values}
+    return {
+        name: {"median_ms": statistics.median(values), "count": len(values)}
+        for name, values in samples.items()
+        if values
+    }

@@ -4,6 +4,7 @@ Each of the project's seven middleware classes is sync code that Django runs in 
 (sync_to_async) on both the way in and the way out of every async request. The HTTP API needs
 none of them (header tokens, no session, no CSRF), so `--lean` measures what they cost.
 """
+
 from mysite.settings import *  # noqa: F401,F403
 
 MIDDLEWARE = []

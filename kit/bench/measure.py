@@ -2,6 +2,7 @@
 
 Every loop is bounded in count, and every wait in time (client.TIMEOUT); nothing leaves 127.0.0.1.
 """
+
 import asyncio
 import time
 
@@ -23,8 +24,14 @@ def percentile(values, fraction):
 
 def bar(total, description, progress):
     """A tqdm bar on stderr; progress=None shows it only on a terminal."""
-    return tqdm(total=total, desc=description, unit="", leave=False, dynamic_ncols=True,
-                disable=None if progress is None else not progress)
+    return tqdm(
+        total=total,
+        desc=description,
+        unit="",
+        leave=False,
+        dynamic_ncols=True,
+        disable=None if progress is None else not progress,
+    )
 
 
 def http_client(system):
@@ -41,13 +48,15 @@ async def open_devices(system, count, progress, description, concurrency=25):
     limit = asyncio.Semaphore(concurrency)
     devices = [device_client(system, index) for index in range(count)]
     with bar(count, description, progress) as shown:
+
         async def open_one(device):
             async with limit:
                 try:
                     await device.open()
                 except ConnectionRefusedError as exc:  # say which system refused which socket, and why
-                    raise ConnectionRefusedError(f"{system.name}: {device.path}: {exc}; its server's log ends:\n"
-                                                 f"{system.log_tail()}") from exc
+                    raise ConnectionRefusedError(
+                        f"{system.name}: {device.path}: {exc}; its server's log ends:\n{system.log_tail()}"
+                    ) from exc
                 shown.update()
 
         await asyncio.gather(*(open_one(device) for device in devices))
@@ -77,7 +86,10 @@ async def latency(system, requests, progress=True, after_warmup=None, profile=Fa
             await push(seq)
         if after_warmup:
             await after_warmup(client)
-        with bar(requests, f"{system.name}: latency", progress) as shown, Watch(system.pid, profile, system.redis_url) as watch:
+        with (
+            bar(requests, f"{system.name}: latency", progress) as shown,
+            Watch(system.pid, profile, system.redis_url) as watch,
+        ):
             for seq in range(requests):
                 samples.append(await push(seq))
                 shown.update()
@@ -96,7 +108,10 @@ async def fanout(system, devices_count, rounds, progress=True, profile=False):
     try:
         status, answer = await client.post(system.broadcast_path, {"data": {"seq": -1}})  # warm-up
         await asyncio.gather(*(device.wait_for_seq(-1) for device in devices))
-        with bar(expected, f"{system.name}: fan-out", progress) as shown, Watch(system.pid, profile, system.redis_url) as watch:
+        with (
+            bar(expected, f"{system.name}: fan-out", progress) as shown,
+            Watch(system.pid, profile, system.redis_url) as watch,
+        ):
             started = time.perf_counter()
             for seq in range(rounds):
                 status, answer = await client.post(system.broadcast_path, {"data": {"seq": seq}})
@@ -116,8 +131,10 @@ async def fanout(system, devices_count, rounds, progress=True, profile=False):
     finally:
         await client.close()
         await close_devices(devices)
-    details = {"lost_deliveries": expected - len(arrivals),
-               **watch_details(watch, "server_cpu_us_per_delivery", 1e6 / max(1, len(arrivals)))}
+    details = {
+        "lost_deliveries": expected - len(arrivals),
+        **watch_details(watch, "server_cpu_us_per_delivery", 1e6 / max(1, len(arrivals))),
+    }
     return {"fanout_per_s": len(arrivals) / elapsed}, details
 
 
@@ -152,6 +169,7 @@ async def command_rtt(system, requests, progress=True):
 
 async def hop_breakdown(system, requests, progress=True):
     """The kit's push path, hop by hop (system: KitSystem(hops=True)): medians in ms."""
+
     async def reset(client):
         await client.get("/__bench_hops__/?reset")
 
@@ -180,5 +198,7 @@ async def idle_memory(system, connections, progress=True):
         after = rss(system.pid)
     finally:
         await close_devices(devices)
-    return {"memory_per_connection_kib": (after - before) / connections / 1024}, {"rss_before_mib": before / 2**20,
-                                                                                  "rss_after_mib": after / 2**20}
+    return {"memory_per_connection_kib": (after - before) / connections / 1024}, {
+        "rss_before_mib": before / 2**20,
+        "rss_after_mib": after / 2**20,
+    }

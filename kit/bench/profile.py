@@ -8,6 +8,7 @@ grouped by the component they are in (Django, ORM + SQLite, channel layer, Redis
 py-spy (requirements-dev.txt) needs ptrace rights on the server process: as its parent or as root
 on Linux it has them; where it cannot attach, Sampler.error says why and the bench goes on.
 """
+
 import os
 import shutil
 import signal
@@ -21,15 +22,23 @@ from pathlib import Path
 RATE = 250  # samples per second, of the thread holding the GIL (--gil): where Python CPU goes
 # First match from the innermost frame outward names the component.
 COMPONENTS = [
-    ("sqlite3", "ORM + SQLite"), ("django/db/", "ORM + SQLite"),
-    ("channels_redis/", "channel layer (channels-redis)"), ("msgpack", "channel layer (channels-redis)"),
+    ("sqlite3", "ORM + SQLite"),
+    ("django/db/", "ORM + SQLite"),
+    ("channels_redis/", "channel layer (channels-redis)"),
+    ("msgpack", "channel layer (channels-redis)"),
     ("redis/", "Redis client (redis-py)"),
-    ("django/", "Django request handling + middleware"), ("asgiref/", "sync_to_async / async_to_sync"),
-    ("concurrent/futures", "sync_to_async / async_to_sync"), ("threading.py", "sync_to_async / async_to_sync"),
-    ("channels/", "Channels consumers + routing"), ("project/", "the project's own code"),
-    ("autobahn/", "daphne + Twisted + WebSocket protocol"), ("twisted/", "daphne + Twisted + WebSocket protocol"),
-    ("daphne/", "daphne + Twisted + WebSocket protocol"), ("json/", "JSON"),
-    ("asyncio/", "asyncio event loop"), ("selectors.py", "asyncio event loop"),
+    ("django/", "Django request handling + middleware"),
+    ("asgiref/", "sync_to_async / async_to_sync"),
+    ("concurrent/futures", "sync_to_async / async_to_sync"),
+    ("threading.py", "sync_to_async / async_to_sync"),
+    ("channels/", "Channels consumers + routing"),
+    ("project/", "the project's own code"),
+    ("autobahn/", "daphne + Twisted + WebSocket protocol"),
+    ("twisted/", "daphne + Twisted + WebSocket protocol"),
+    ("daphne/", "daphne + Twisted + WebSocket protocol"),
+    ("json/", "JSON"),
+    ("asyncio/", "asyncio event loop"),
+    ("selectors.py", "asyncio event loop"),
 ]
 
 
@@ -49,9 +58,25 @@ class Sampler:
         if not binary:
             self.error = "py-spy is not installed (pip install -r requirements-dev.txt)"
             return self
-        self.process = subprocess.Popen([binary, "record", "--pid", str(self.pid), "--rate", str(self.rate),
-                                         "--format", "raw", "--output", str(self.raw_path), "--nonblocking", "--gil"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--rate",
+                str(self.rate),
+                "--format",
+                "raw",
+                "--output",
+                str(self.raw_path),
+                "--nonblocking",
+                "--gil",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
         time.sleep(0.5)  # attach before the traffic starts
         if self.process.poll() is not None:
             self.error = self.why_not()

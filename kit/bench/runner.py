@@ -1,4 +1,5 @@
 """Runs the measurements: every system's server up at once, measured in interleaved passes."""
+
 import asyncio
 import os
 import platform
@@ -10,10 +11,20 @@ from datetime import datetime, timezone
 from kit.bench import measure, summary
 from kit.bench.systems import KitSystem
 
-FULL = {"latency_requests": 500, "fanout_devices": 100, "fanout_rounds": 50, "command_requests": 200,
-        "idle_connections": 1000}
-QUICK = {"latency_requests": 30, "fanout_devices": 20, "fanout_rounds": 5, "command_requests": 10,
-         "idle_connections": 100}
+FULL = {
+    "latency_requests": 500,
+    "fanout_devices": 100,
+    "fanout_rounds": 50,
+    "command_requests": 200,
+    "idle_connections": 1000,
+}
+QUICK = {
+    "latency_requests": 30,
+    "fanout_devices": 20,
+    "fanout_rounds": 5,
+    "command_requests": 10,
+    "idle_connections": 100,
+}
 PASSES = 3  # interleaved measured passes of a full or quick run (the profile pass comes on top)
 
 
@@ -24,8 +35,10 @@ def raise_file_limit(needed):
     if wanted != soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     if wanted < needed:
-        print(f"warning: open-file limit {wanted} < {needed}; lower idle_connections or raise `ulimit -Hn`",
-              file=sys.stderr)
+        print(
+            f"warning: open-file limit {wanted} < {needed}; lower idle_connections or raise `ulimit -Hn`",
+            file=sys.stderr,
+        )
     return wanted
 
 
@@ -36,8 +49,13 @@ def machine():
             model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
     except OSError:
         pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
-            "python": platform.python_version(), "load_average_before": list(os.getloadavg())}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_before": list(os.getloadavg()),
+    }
 
 
 async def measure_system(system, workload, progress, figures_wanted, profile=False):
@@ -46,18 +64,21 @@ async def measure_system(system, workload, progress, figures_wanted, profile=Fal
     figures, extra, samples = {}, {}, {}
     if "latency" in figures_wanted:
         found, samples["latency_ms"], details = await measure.latency(
-            system, workload["latency_requests"], progress, profile=profile)
+            system, workload["latency_requests"], progress, profile=profile
+        )
         figures.update(found)
         extra["latency"] = details
     if "fanout" in figures_wanted:
-        found, details = await measure.fanout(system, workload["fanout_devices"], workload["fanout_rounds"],
-                                              progress, profile=profile)
+        found, details = await measure.fanout(
+            system, workload["fanout_devices"], workload["fanout_rounds"], progress, profile=profile
+        )
         figures.update(found)
         extra["fanout"] = details
         extra["lost_deliveries"] = details["lost_deliveries"]
     if "command" in figures_wanted and system.supports_command:
         found, samples["command_ms"], extra["command"] = await measure.command_rtt(
-            system, workload["command_requests"], progress)
+            system, workload["command_requests"], progress
+        )
         figures.update(found)
     return figures, extra, samples
 
@@ -76,9 +97,18 @@ async def run_async(systems, workload, progress=None, figures_wanted=ALL_FIGURES
     then stopped. Memory is measured once, first, on fresh servers. profile: names of the systems
     to sample with py-spy, in a pass of its own after the measured ones (its figures are not kept)."""
     raise_file_limit(workload["idle_connections"] * 2 + 256)
-    report = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-              "workload": dict(workload), "passes": passes, "systems": {}, "spread": {}, "labels": {},
-              "details": {}, "samples": {}, "not_measured": {}}
+    report = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "workload": dict(workload),
+        "passes": passes,
+        "systems": {},
+        "spread": {},
+        "labels": {},
+        "details": {},
+        "samples": {},
+        "not_measured": {},
+    }
     per_pass = {system.name: [{} for _ in range(passes)] for system in systems}
     details = {system.name: [] for system in systems}
     samples = {system.name: {} for system in systems}
@@ -104,7 +134,8 @@ async def run_async(systems, workload, progress=None, figures_wanted=ALL_FIGURES
             if system.name in profile:
                 _, extra, _ = await measure_system(system, workload, progress, ("latency", "fanout"), profile=True)
                 report.setdefault("profiles", {})[system.name] = {
-                    section: extra[section]["profile"] for section in ("latency", "fanout")}
+                    section: extra[section]["profile"] for section in ("latency", "fanout")
+                }
     finally:
         for system in systems:
             system.stop()

@@ -6,6 +6,7 @@ kit's limits, what LiveServer runs) or uvicorn (uvloop, httptools).
 Started in its own session from the repository root, stopped by its process group; each system of
 kit.bench.systems picks the server, so a floor and the kit can be compared on the same one.
 """
+
 import os
 import subprocess
 import sys
@@ -26,10 +27,13 @@ SERVERS = ("daphne", "kit.serving.daphne_limited", "uvicorn")
 
 def server_command(server, app, port):
     """The command line serving `app` (module:attribute) on 127.0.0.1:port."""
-    if server in ("daphne", "kit.serving.daphne_limited"):  # kit.serving.daphne_limited: daphne with the kit's limits (kit/serving/daphne_limited.py)
+    if server in (
+        "daphne",
+        "kit.serving.daphne_limited",
+    ):  # kit.serving.daphne_limited: daphne with the kit's limits (kit/serving/daphne_limited.py)
         return [sys.executable, "-m", server, "-b", "127.0.0.1", "-p", str(port), app]
     if server == "uvicorn" and app == fast_serve.APPLICATION:  # as compose and `make demo` serve it: with
-        return fast_serve.command(port)                         # the kit's limits (kit/fast/limits.py)
+        return fast_serve.command(port)  # the kit's limits (kit/fast/limits.py)
     if server == "uvicorn":  # the floors: plain uvicorn, with the fast variant's options (kit/fast/serve.py)
         return fast_serve.uvicorn_command(app, port)
     raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
@@ -45,10 +49,16 @@ class ServerProcess:
     def start(self):
         self.port = free_port()
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(server_command(self.server, self.app, self.port), cwd=self.cwd,
-                                            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+            self.process = subprocess.Popen(
+                server_command(self.server, self.app, self.port),
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and self.process.poll() is None:
             try:
@@ -57,8 +67,9 @@ class ServerProcess:
             except httpx.HTTPError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.app} on {self.server} did not start; its log:\n"
-                           f"{self.log_path.read_text(errors='replace')[-2000:]}")
+        raise RuntimeError(
+            f"{self.app} on {self.server} did not start; its log:\n{self.log_path.read_text(errors='replace')[-2000:]}"
+        )
 
     def stop(self):
         stop_process_group(self.process)

@@ -3,6 +3,7 @@
 A ratio is taken within one pass (the system and the floor measured minutes apart at most, under
 the same load) and its median over the passes is reported, with the lowest and highest.
 """
+
 import statistics
 
 FLOORS = ("floor", "floor-redis")
@@ -10,12 +11,20 @@ FLOORS = ("floor", "floor-redis")
 GOALS = [
     {"figure": "latency_p50_ms", "floor": "floor-redis", "at_most": 1.5, "text": "push p50 <= 1.5x the Redis floor's"},
     {"figure": "latency_p99_ms", "floor": "floor-redis", "at_most": 2.0, "text": "push p99 <= 2x the Redis floor's"},
-    {"figure": "fanout_per_s", "floor": "floor-redis", "at_least": 0.5,
-     "text": "fan-out >= 0.5x the Redis floor's"},
-    {"figure": "command_rtt_p50_ms", "floor": "floor-redis", "floor_figure": "latency_p50_ms", "at_most": 3.0,
-     "text": "command round trip p50 <= 3x the Redis floor's push p50"},
-    {"figure": "memory_per_connection_kib", "at_most": 30.0, "unit": "KiB",
-     "text": "memory per idle device socket <= 30 KiB"},
+    {"figure": "fanout_per_s", "floor": "floor-redis", "at_least": 0.5, "text": "fan-out >= 0.5x the Redis floor's"},
+    {
+        "figure": "command_rtt_p50_ms",
+        "floor": "floor-redis",
+        "floor_figure": "latency_p50_ms",
+        "at_most": 3.0,
+        "text": "command round trip p50 <= 3x the Redis floor's push p50",
+    },
+    {
+        "figure": "memory_per_connection_kib",
+        "at_most": 30.0,
+        "unit": "KiB",
+        "text": "memory per idle device socket <= 30 KiB",
+    },
 ]
 
 
@@ -57,8 +66,16 @@ def ratios(per_pass, floor):
             continue
         pairs = list(zip(passes, per_pass[floor]))
         keys = {key for figures, floor_figures in pairs for key in figures if floor_figures.get(key)}
-        found[name] = {key: spread([figures[key] / floor_figures[key] for figures, floor_figures in pairs
-                                    if key in figures and floor_figures.get(key)]) for key in sorted(keys)}
+        found[name] = {
+            key: spread(
+                [
+                    figures[key] / floor_figures[key]
+                    for figures, floor_figures in pairs
+                    if key in figures and floor_figures.get(key)
+                ]
+            )
+            for key in sorted(keys)
+        }
     return found
 
 
@@ -73,8 +90,13 @@ def goals(per_pass, systems, subject="kit", across=""):
             continue
         if floor:
             floor_figure = goal.get("floor_figure", figure)
-            found = spread([mine[figure] / theirs[floor_figure] for mine, theirs in
-                            zip(per_pass[subject], per_pass[floor]) if figure in mine and theirs.get(floor_figure)])
+            found = spread(
+                [
+                    mine[figure] / theirs[floor_figure]
+                    for mine, theirs in zip(per_pass[subject], per_pass[floor])
+                    if figure in mine and theirs.get(floor_figure)
+                ]
+            )
         else:
             found = spread([systems[subject][figure]])
         if not found:

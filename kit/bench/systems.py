@@ -7,6 +7,7 @@ floor:       a bare ASGI app pushing straight to its sockets (kit/bench/floor.py
 floor-redis: a bare ASGI app pushing through Redis pub/sub (kit/bench/floor_redis.py), uvicorn
 Each knows its routes, so the measurements in kit.bench.measure are written once for all.
 """
+
 import json
 import os
 import uuid
@@ -63,8 +64,17 @@ class KitSystem(System):
     command_path = "/api/devices/{}/commands/"
     device_path = "/ws/devices/{}/"
 
-    def __init__(self, redis_url, project_dir=PROJECT_DIR, hops=False, lean=False, fast=None, server="daphne",
-                 name=None, same_database_as=None):
+    def __init__(
+        self,
+        redis_url,
+        project_dir=PROJECT_DIR,
+        hops=False,
+        lean=False,
+        fast=None,
+        server="daphne",
+        name=None,
+        same_database_as=None,
+    ):
         """The project as LiveServer serves it (step 3's design, daphne), or:
         fast: the fast variant's changes to switch on (kit/fast/__init__.py: a list, or "all"), served by
         `server` (daphne | uvicorn) from kit.fast.asgi; hops=True serves kit.bench.hops (the project with
@@ -84,13 +94,18 @@ class KitSystem(System):
             raise ValueError("the project as LiveServer serves it runs on daphne; pass fast= for another server")
         self.name = name or self.name
         self.source = same_database_as
-        self.live = LiveServer(project_dir=project_dir, redis_url=redis_url, env=env,
-                               layer_prefix=f"bench{uuid.uuid4().hex[:8]}",
-                               db_path=same_database_as.live.db_path if same_database_as else None)
+        self.live = LiveServer(
+            project_dir=project_dir,
+            redis_url=redis_url,
+            env=env,
+            layer_prefix=f"bench{uuid.uuid4().hex[:8]}",
+            db_path=same_database_as.live.db_path if same_database_as else None,
+        )
         self.server, self.redis_url = self.live, redis_url
         if fast is not None:
-            self.server = ServerProcess("kit.fast.asgi:application", self.live.env, server=server,
-                                        cwd=self.live.project_dir)
+            self.server = ServerProcess(
+                "kit.fast.asgi:application", self.live.env, server=server, cwd=self.live.project_dir
+            )
         if hops:
             self.name += "-hops"
             self.label += ", each hop timed (kit/bench/hops.py)"
@@ -109,8 +124,11 @@ class KitSystem(System):
         key = self.live.create_api_key("bench")
         self.api_headers = {"Authorization": f"Bearer {key}"}
         # One management process for all devices: create_device per device would take a second each.
-        script = ("import json; from django.db import transaction; from devices.models import Device\n"
-                  f"with transaction.atomic(): print(json.dumps([Device.objects.issue('bench-%d' % i)[1] for i in range({devices})]))")
+        script = (
+            "import json; from django.db import transaction; from devices.models import Device\n"
+            "with transaction.atomic(): "
+            f"print(json.dumps([Device.objects.issue('bench-%d' % i)[1] for i in range({devices})]))"
+        )
         self.tokens = json.loads(self.live.manage("shell", "-c", script).splitlines()[-1])
         return self
 
@@ -127,8 +145,12 @@ class SeedSystem(System):
         self.name, self.layer, self.consumer = name, layer, consumer
         self.label = f"seed pattern ({consumer} consumer, {layer} layer)"
         self.device_path = "/ws/devices/{}/" if consumer == "sync" else f"/ws/{consumer}/devices/{{}}/"
-        env = {"DJANGO_SETTINGS_MODULE": "kit.bench.seed_tutorial.settings", "BENCH_LAYER": layer,
-               "REDIS_URL": redis_url or "", "CHANNEL_LAYER_PREFIX": f"seed{uuid.uuid4().hex[:8]}"}
+        env = {
+            "DJANGO_SETTINGS_MODULE": "kit.bench.seed_tutorial.settings",
+            "BENCH_LAYER": layer,
+            "REDIS_URL": redis_url or "",
+            "CHANNEL_LAYER_PREFIX": f"seed{uuid.uuid4().hex[:8]}",
+        }
         self.server, self.redis_url = ServerProcess("kit.bench.seed_tutorial.asgi:application", env), redis_url
 
     def start(self, devices):
@@ -160,6 +182,7 @@ class FloorSystem(System):
 
 class FloorRedisSystem(FloorSystem):
     """The least a cross-process design pays: each push is one PUBLISH, each process one subscriber."""
+
     name = "floor-redis"
     app, what, default_server = "kit.bench.floor_redis:application", "bare ASGI through Redis pub/sub", "uvicorn"
 
@@ -175,7 +198,11 @@ class TwoProcesses(System):
     crosses from one process to the other through Redis. Server CPU and memory are the first's."""
 
     def __init__(self, system):
-        self.base, self.name, self.label = system, f"{system.name}@2", f"{system.label}, requests sent to a second process"
+        self.base, self.name, self.label = (
+            system,
+            f"{system.name}@2",
+            f"{system.label}, requests sent to a second process",
+        )
         self.redis_url, self.supports_command = system.redis_url, system.supports_command
         for path in ("push_path", "broadcast_path", "command_path", "device_path"):
             setattr(self, path, getattr(system, path, None))

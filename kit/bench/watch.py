@@ -1,5 +1,6 @@
 """Around a measured section: CPU time of the server, of the bench's own client and of Redis, and a
 py-spy profile when asked (kit.bench.profile)."""
+
 import psutil
 import redis
 
@@ -17,8 +18,10 @@ def redis_cpu(url):
         info = client.info("cpu")
     finally:
         client.close()
-    return sum(float(info.get(key, 0)) for key in ("used_cpu_sys", "used_cpu_user",
-                                                   "used_cpu_sys_children", "used_cpu_user_children"))
+    return sum(
+        float(info.get(key, 0))
+        for key in ("used_cpu_sys", "used_cpu_user", "used_cpu_sys_children", "used_cpu_user_children")
+    )
 
 
 class Watch:
@@ -55,8 +58,11 @@ class Watch:
 def watch_details(watch, key, scale):
     """CPU per operation of the server (key), of the bench's client and of Redis."""
     operation = key.removeprefix("server_")
-    details = {key: watch.cpu_seconds * scale, "client_" + operation: watch.client_cpu_seconds * scale,
-               "redis_" + operation: None if watch.redis_cpu_seconds is None else watch.redis_cpu_seconds * scale}
+    details = {
+        key: watch.cpu_seconds * scale,
+        "client_" + operation: watch.client_cpu_seconds * scale,
+        "redis_" + operation: None if watch.redis_cpu_seconds is None else watch.redis_cpu_seconds * scale,
+    }
     if watch.profile:
         details["profile"] = {"cpu_share": watch.components, "samples": watch.samples, "error": watch.error}
     return details

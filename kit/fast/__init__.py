@@ -19,6 +19,7 @@ stays what `runserver` and the grader run. This package is what `make demo`, com
     python -m kit.fast.serve --port 8000                                           # all changes
     KIT_FAST=api,cache python -m kit.fast.serve                                    # only these
 """
+
 import os
 
 STEPS = ("api", "cache", "nocleanup", "pubsub", "hub")

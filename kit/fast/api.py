@@ -6,6 +6,7 @@ every check and error status. What it leaves out is the path around them: Django
 (each sync middleware class a thread hop in and out) and the request signals. The API needs
 none of it: header tokens, no session, no CSRF (its views are csrf_exempt anyway).
 """
+
 import asyncio
 import functools
 import logging

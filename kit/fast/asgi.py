@@ -3,6 +3,7 @@ API served by ApiConsumer and the device route by FastDeviceConsumer, as KIT_FAS
 
     DJANGO_SETTINGS_MODULE=kit.fast.settings uvicorn kit.fast.asgi:application
 """
+
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kit.fast.settings")

@@ -11,6 +11,7 @@ cache. Only hits are kept: a wrong key, an unknown or an offline device asks the
   with "pubsub": kit/fast/presence.py), so a command to a device that just left is a 409 at once,
   not a 504 later; GET /api/devices/ asks the database.
 """
+
 import functools
 import time
 
@@ -37,6 +38,7 @@ class TimedCache:
 
 def cached_hits(function, cache):
     """An async function(key) whose truthy results are reused for cache.seconds."""
+
     @functools.wraps(function)
     async def lookup(key):
         found = cache.get(key)

@@ -5,6 +5,7 @@ consumers included: a thread hop in and out per push delivered and per HTTP requ
 drop database connections that are past CONN_MAX_AGE or broken. Once a second does that job as
 well: a broken connection is dropped at most a second late, instead of a hop on every event.
 """
+
 import asyncio
 import time
 

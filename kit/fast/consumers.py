@@ -2,6 +2,7 @@
 ("nocleanup", kit/fast/cleanup.py), and the socket's channel and group events handed over by the
 layer's hub ("hub", kit/fast/layer.py) instead of through a queue, a task and the consumer's loop.
 """
+
 import asyncio
 import collections
 import contextlib

@@ -25,6 +25,7 @@ it (a push: formats the same frame and sends it). With the hub, members that tak
 a push's frame is formatted once and written straight to their sockets. Delivery stays at most
 once; memory stays bounded.
 """
+
 import asyncio
 import json
 import logging

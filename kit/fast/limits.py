@@ -12,12 +12,19 @@
 
 The same settings as kit.serving.daphne_limited: KIT_HEADER_TIMEOUT_SECONDS, KIT_SEND_LIMIT_BYTES.
 """
+
 import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from kit.serving.limits import ABORT_GRACE_SECONDS, GOING_AWAY, HEADER_TIMEOUT_SECONDS, SEND_LIMIT_BYTES, SLOW_READER_CODE
+from kit.serving.limits import (
+    ABORT_GRACE_SECONDS,
+    GOING_AWAY,
+    HEADER_TIMEOUT_SECONDS,
+    SEND_LIMIT_BYTES,
+    SLOW_READER_CODE,
+)
 
 log = logging.getLogger("kit.serving.daphne_limited")
 # The transport pauses the sender only past this: the send limit decides first (one frame can be 1 MiB).
@@ -66,9 +73,16 @@ class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
                 return  # closed for being slow: the consumer's later frames go nowhere
             unsent = self.transport.get_write_buffer_size()
             if unsent > SEND_LIMIT_BYTES:
-                log.warning("closing %s with %s: the client left %d bytes unread (limit %d)",
-                            self.scope.get("path"), SLOW_READER_CODE, unsent, SEND_LIMIT_BYTES)
-                await super().send({"type": "websocket.close", "code": SLOW_READER_CODE, "reason": "too much unread data"})
+                log.warning(
+                    "closing %s with %s: the client left %d bytes unread (limit %d)",
+                    self.scope.get("path"),
+                    SLOW_READER_CODE,
+                    unsent,
+                    SEND_LIMIT_BYTES,
+                )
+                await super().send(
+                    {"type": "websocket.close", "code": SLOW_READER_CODE, "reason": "too much unread data"}
+                )
                 self.loop.call_later(ABORT_GRACE_SECONDS, self.abort_if_open)
                 return
         await super().send(message)

@@ -1,4 +1,5 @@
 """A small stand-in for asyncio.Queue, for the fast variant's layer (kit/fast/layer.py)."""
+
 import asyncio
 import collections
 

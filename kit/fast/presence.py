@@ -9,6 +9,7 @@ its Redis connection, and its subscriptions with it: no TTL to wait out.
 The rest of the presence module (the dashboard's snapshot, the device list, online_count) keeps
 the database rows, which also say since when a device was last seen.
 """
+
 from channels.layers import get_channel_layer
 
 from devices.groups import device_group

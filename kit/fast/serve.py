@@ -6,9 +6,10 @@ closed with 4408, 1001 on SIGTERM). What compose's `web`, `make demo` and `make 
     KIT_SERVED=fast python -m pytest tests/project/test_failure.py               # LiveServer serves it too
 
 `runserver` and the notebooks keep daphne and step 3's design, as the Channels docs teach them.
-KIT_FAST_SERVER=kit.serving.daphne_limited serves it with kit.serving.daphne_limited (daphne with the same limits) instead: about
-twice the push latency and half the fan-out of uvicorn (docs/bench.md).
+KIT_FAST_SERVER=kit.serving.daphne_limited serves it with kit.serving.daphne_limited (daphne with the same
+limits) instead: about twice the push latency and half the fan-out of uvicorn (docs/bench.md).
 """
+
 import argparse
 import os
 import sys
@@ -21,9 +22,27 @@ MAX_FRAME_BYTES = 2**20  # the same cap as daphne's (1 MiB) for a WebSocket fram
 def uvicorn_command(app, port, host="127.0.0.1"):
     """Plain uvicorn serving `app` (module:attribute): uvloop, httptools, no lifespan, no access log
     (the bench's floors; the kit's own server is command() below)."""
-    return [sys.executable, "-m", "uvicorn", "--host", host, "--port", str(port), "--loop", "uvloop",
-            "--http", "httptools", "--lifespan", "off", "--no-access-log", "--log-level", "warning",
-            "--ws-max-size", str(MAX_FRAME_BYTES), app]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--lifespan",
+        "off",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--ws-max-size",
+        str(MAX_FRAME_BYTES),
+        app,
+    ]
 
 
 def command(port=None, host="127.0.0.1", fd=None):
@@ -45,9 +64,19 @@ def config(host="127.0.0.1", port=8000):
     from kit.fast.limits import HeaderTimeoutHttpToolsProtocol, LimitedWebSocketProtocol
     from kit.serving.limits import CLOSE_GRACE_SECONDS
 
-    return uvicorn.Config(APPLICATION, host=host, port=port, loop="uvloop", http=HeaderTimeoutHttpToolsProtocol,
-                          ws=LimitedWebSocketProtocol, ws_max_size=MAX_FRAME_BYTES, lifespan="off", access_log=False,
-                          log_level="warning", timeout_graceful_shutdown=CLOSE_GRACE_SECONDS + 1)
+    return uvicorn.Config(
+        APPLICATION,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http=HeaderTimeoutHttpToolsProtocol,
+        ws=LimitedWebSocketProtocol,
+        ws_max_size=MAX_FRAME_BYTES,
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=CLOSE_GRACE_SECONDS + 1,
+    )
 
 
 def main(argv=None):

@@ -1,6 +1,7 @@
 """The fast variant's connection to one Redis (kit/fast/layer.py): PUBLISH, PUBSUB NUMSUB, and the
 reader that hands what arrives to the layer. Each message a kit layer publishes is stamped with
 its process's origin, so that the process can skip its own messages when Redis echoes them back."""
+
 import asyncio
 import logging
 
@@ -20,7 +21,7 @@ def unstamp(data):
     """-> (origin, message): origin None for a message published by another kind of layer."""
     if data.startswith(ORIGIN_MARK):
         start = len(ORIGIN_MARK)
-        return data[start:start + 8], data[start + 8:]
+        return data[start : start + 8], data[start + 8 :]
     return None, data
 
 

@@ -15,6 +15,7 @@ on sockets: on 2 cores, 20 submissions took 159 s four at a time and 202 s two a
 A submission that is broken, hostile, or not a project at all gets 0 with the reason in its
 note; the batch keeps going.
 """
+
 import argparse
 import concurrent.futures
 import csv
@@ -87,8 +88,7 @@ def grade_one(entry, grades_dir, hidden=True):
         project = find_project(folder)
         if project is None:
             raise grade.GraderError("no manage.py found: not a Django project")
-        results, seconds, problem = grade.grade(project, hidden=hidden, quiet=True, jobs=STEP_JOBS,
-                                                private_redis=True)
+        results, seconds, problem = grade.grade(project, hidden=hidden, quiet=True, jobs=STEP_JOBS, private_redis=True)
         payload = grade.results_json(results, seconds, problem)
         for result, column in zip(results, STEP_COLUMNS):
             row[column] = round(float(result.points()), 2)
@@ -119,8 +119,14 @@ def grade_all(submissions, grades_dir=None, jobs=None, hidden=True, progress=Tru
     rows = []
     with concurrent.futures.ThreadPoolExecutor(jobs or default_jobs()) as pool:
         futures = [pool.submit(grade_one, entry, grades_dir, hidden) for entry in entries]
-        bar = tqdm(concurrent.futures.as_completed(futures), total=len(futures), unit="submission",
-                   desc="grading", disable=not progress, file=sys.stderr)
+        bar = tqdm(
+            concurrent.futures.as_completed(futures),
+            total=len(futures),
+            unit="submission",
+            desc="grading",
+            disable=not progress,
+            file=sys.stderr,
+        )
         for future in bar:
             rows.append(future.result())
             bar.set_postfix_str(f"{rows[-1]['submission']}: {rows[-1]['total']:g}")
@@ -134,7 +140,9 @@ def grade_all(submissions, grades_dir=None, jobs=None, hidden=True, progress=Tru
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kit.grading.batch", description="Grade every submission in a folder.")
+    parser = argparse.ArgumentParser(
+        prog="python -m kit.grading.batch", description="Grade every submission in a folder."
+    )
     parser.add_argument("submissions", help="a folder of project folders and/or .zip files")
     parser.add_argument("--grades", help="where to write gradebook.csv and results (default: <submissions>-grades)")
     parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: twice the cores)")

@@ -5,6 +5,7 @@ a batch of devices; every step's server starts from a copy of that database, so 
 migrate, create_api_key and create_device again (each is a Django start-up, about a second).
 The grading conftest's DevicePool uses the same script when it needs more devices.
 """
+
 import json
 import uuid
 
@@ -18,19 +19,24 @@ def new_device_ids(count):
 def script(device_ids, api_key_name=None, migrate=False):
     """Python for `manage.py shell -c`: prints MIGRATED, APIKEY <key>, DEVICE <id> <token> lines.
     Credentials are best effort (a starter's commands are stubs): a failure prints NOSEED <why>."""
-    lines = ["import io", "from django.core.management import call_command",
-             "def created(*args):",
-             "    out = io.StringIO(); call_command(*args, stdout=out)",
-             "    return out.getvalue().strip().splitlines()[-1].strip()"]
+    lines = [
+        "import io",
+        "from django.core.management import call_command",
+        "def created(*args):",
+        "    out = io.StringIO(); call_command(*args, stdout=out)",
+        "    return out.getvalue().strip().splitlines()[-1].strip()",
+    ]
     if migrate:
         lines += ["call_command('migrate', '--noinput', verbosity=0)", "print('MIGRATED', flush=True)"]
     lines += ["try:"]
     if api_key_name:
         lines += [f"    print('APIKEY', created('create_api_key', {api_key_name!r}))"]
-    lines += [f"    for device_id in {device_ids!r}:",
-              "        print('DEVICE', device_id, created('create_device', device_id))",
-              "except Exception as exc:",
-              "    print('NOSEED', type(exc).__name__)"]
+    lines += [
+        f"    for device_id in {device_ids!r}:",
+        "        print('DEVICE', device_id, created('create_device', device_id))",
+        "except Exception as exc:",
+        "    print('NOSEED', type(exc).__name__)",
+    ]
     return "\n".join(lines) + "\n"
 
 

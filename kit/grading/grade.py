@@ -11,6 +11,7 @@ conftest, its own sandboxed server, copy of the database, port and Redis key pre
 has a limit: a test (pytest-timeout), a step (wall clock), the preparation, the start-up check.
 Points and reports: kit.grading.report. A whole class: kit.grading.batch; Gradescope: kit.grading.gradescope.
 """
+
 import argparse
 import concurrent.futures
 import contextlib
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from kit import PROJECT_DIR, REPO_DIR
 from kit.grading import credentials
+
 # The grade's parts and reports, part of this module's API (kit.grading.grade.total, results_json, ...).
 from kit.grading.report import RESULTS_SCHEMA, STEPS, StepResult, results_json, table, total  # noqa: F401
 from kit.serving.live_server import LiveServer, ServerFailed, stop_process_group
@@ -66,15 +68,38 @@ def _pytest(args, env, timeout, log_path):
     """Runs pytest in its own process group; kills the whole group when time is up. -> note."""
     # Only the plugins grading needs: autoloading every installed one costs 1.5 s per process.
     env = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    command = [sys.executable, "-m", "pytest", str(GRADING_DIR), "-p", "kit.grading.pytest_plugin",
-               "-p", "pytest_asyncio.plugin", "-p", "pytest_timeout", "-p", "no:cacheprovider",
-               "-q", "--no-header", "-o", "console_output_style=classic",
-               # --tb=line: no source formatting. The plugin says why in plain words, and Python 3.11's
-               # ast.parse can fail inside pytest's formatting after a deep failure (an INTERNALERROR).
-               "--tb=line", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(GRADING_DIR),
+        "-p",
+        "kit.grading.pytest_plugin",
+        "-p",
+        "pytest_asyncio.plugin",
+        "-p",
+        "pytest_timeout",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        "-o",
+        "console_output_style=classic",
+        # --tb=line: no source formatting. The plugin says why in plain words, and Python 3.11's
+        # ast.parse can fail inside pytest's formatting after a deep failure (an INTERNALERROR).
+        "--tb=line",
+        *args,
+    ]
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -93,8 +118,12 @@ def _read_report(path):
 
 
 def _base_env(project_dir, redis_url, report_path, sandbox=None, db_template=None, seed=None):
-    env = {**os.environ, "KIT_PROJECT_DIR": str(project_dir), "KIT_GRADING_REPORT": str(report_path),
-           "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "KIT_PROJECT_DIR": str(project_dir),
+        "KIT_GRADING_REPORT": str(report_path),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     for name in ("KIT_GRADING_COLLECT", "KIT_GRADING_DB", "KIT_GRADING_SEED", ENV_VAR):
         env.pop(name, None)
     if redis_url:
@@ -125,13 +154,26 @@ def _collect(steps, hidden, workdir):
     cases = {step: [case for case in _read_report(report) if case["step"] == step] for step in steps}
     for step, found in cases.items():
         if not found:
-            raise GraderError(f"could not collect the grading tests of step {step} ({note or 'none found'}); "
-                              f"see {Path(workdir) / 'collect.log'}")
+            raise GraderError(
+                f"could not collect the grading tests of step {step} ({note or 'none found'}); "
+                f"see {Path(workdir) / 'collect.log'}"
+            )
     return cases
 
 
-def run_step(step, project_dir, hidden=True, redis_url=None, workdir=None, timeout=STEP_TIMEOUT,
-             skip_reason=None, expected=None, sandbox=None, db_template=None, seed=None):
+def run_step(
+    step,
+    project_dir,
+    hidden=True,
+    redis_url=None,
+    workdir=None,
+    timeout=STEP_TIMEOUT,
+    skip_reason=None,
+    expected=None,
+    sandbox=None,
+    db_template=None,
+    seed=None,
+):
     """One step's tests against project_dir in a pytest process of its own -> StepResult."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="kit-grade-"))
     started = time.monotonic()
@@ -142,8 +184,9 @@ def run_step(step, project_dir, hidden=True, redis_url=None, workdir=None, timeo
         return skipped(result, skip_reason)
     report = workdir / f"step{step}.jsonl"
     env = _base_env(project_dir, redis_url, report, sandbox, db_template, seed)
-    result.note = _pytest(["-m", marker_expression(step, hidden), f"--timeout={TEST_TIMEOUT}"], env, timeout,
-                          workdir / f"step{step}.log")
+    result.note = _pytest(
+        ["-m", marker_expression(step, hidden), f"--timeout={TEST_TIMEOUT}"], env, timeout, workdir / f"step{step}.log"
+    )
     done = {case["nodeid"]: case for case in _read_report(report)}
     missing = result.note or "the test did not run (the test process ended early)"
     result.tests = [done.get(case["nodeid"]) or {**case, "outcome": "failed", "reason": missing} for case in expected]
@@ -160,9 +203,15 @@ def copy_submission(project_dir, area):
 
 
 def _server(project_copy, redis_url, sandbox, db_path):
-    return LiveServer(project_dir=project_copy, redis_url=redis_url, layer_prefix=f"check{uuid.uuid4().hex[:8]}",
-                      env={"PYTHONDONTWRITEBYTECODE": "1"}, start_timeout=START_TIMEOUT, db_path=db_path,
-                      launcher=sandbox.launcher if sandbox else None)
+    return LiveServer(
+        project_dir=project_copy,
+        redis_url=redis_url,
+        layer_prefix=f"check{uuid.uuid4().hex[:8]}",
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+        start_timeout=START_TIMEOUT,
+        db_path=db_path,
+        launcher=sandbox.launcher if sandbox else None,
+    )
 
 
 def prepare(project_copy, redis_url, sandbox, db_path, seed_path):
@@ -212,8 +261,16 @@ def startup_check(project_copy, redis_url, sandbox=None, db_template=None):
 LONGEST_FIRST = (3, 4, 2, 1)  # parallel steps finish soonest when the slow ones start first
 
 
-def grade(project_dir, steps=(1, 2, 3, 4), hidden=True, redis_url=None, quiet=False, jobs=None, sandbox_mode=None,
-          private_redis=False):
+def grade(
+    project_dir,
+    steps=(1, 2, 3, 4),
+    hidden=True,
+    redis_url=None,
+    quiet=False,
+    jobs=None,
+    sandbox_mode=None,
+    private_redis=False,
+):
     """Grades project_dir -> (list of StepResult, seconds, startup problem or "").
 
     The submission runs in a sandbox of its own (kit.grading.sandbox). It is migrated once; then the
@@ -246,10 +303,22 @@ def grade(project_dir, steps=(1, 2, 3, 4), hidden=True, redis_url=None, quiet=Fa
             problem = prepare(copy, redis_url, box, db_template, seed)
             expected = collecting.result()
             checking = side.submit(startup_check, copy, redis_url, box, db_template) if not problem else None
-            futures = [pool.submit(run_step, step, copy, hidden=hidden, redis_url=redis_url, workdir=workdir,
-                                   skip_reason=problem or None, expected=expected[step], sandbox=box,
-                                   db_template=db_template, seed=seed)
-                       for step in sorted(steps, key=LONGEST_FIRST.index)]
+            futures = [
+                pool.submit(
+                    run_step,
+                    step,
+                    copy,
+                    hidden=hidden,
+                    redis_url=redis_url,
+                    workdir=workdir,
+                    skip_reason=problem or None,
+                    expected=expected[step],
+                    sandbox=box,
+                    db_template=db_template,
+                    seed=seed,
+                )
+                for step in sorted(steps, key=LONGEST_FIRST.index)
+            ]
             problem = problem or checking.result()
             if problem and not quiet:
                 print(f"The submission does not start, every step gets 0: {problem.splitlines()[0]}")
@@ -258,8 +327,11 @@ def grade(project_dir, steps=(1, 2, 3, 4), hidden=True, redis_url=None, quiet=Fa
                 result = future.result()
                 done[result.step] = skipped(result, problem) if problem else result
                 if not quiet:
-                    print(f"step {result.step} ({result.name}): {float(done[result.step].points()):g}/"
-                          f"{result.max_points} in {result.seconds:.0f} s", flush=True)
+                    print(
+                        f"step {result.step} ({result.name}): {float(done[result.step].points()):g}/"
+                        f"{result.max_points} in {result.seconds:.0f} s",
+                        flush=True,
+                    )
             return [done[step] for step in steps], time.monotonic() - started, problem
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -296,8 +368,10 @@ def self_check(step, project_dir=None, timeout=SELF_CHECK_TIMEOUT):
     print(f"Self-check, step {step} ({name}): the public grading tests against {project_dir}")
     missing = missing_for_self_check()
     if missing:
-        print(f"The self-check could not run: {', '.join(missing)} not installed in {sys.executable}.\n"
-              f"Fix: {sys.executable} -m pip install -r {REPO_DIR / 'requirements.txt'}  (then run this cell again)")
+        print(
+            f"The self-check could not run: {', '.join(missing)} not installed in {sys.executable}.\n"
+            f"Fix: {sys.executable} -m pip install -r {REPO_DIR / 'requirements.txt'}  (then run this cell again)"
+        )
         return False
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="kit-self-check-"))  # kept when a message names a log in it
@@ -315,7 +389,9 @@ def self_check(step, project_dir=None, timeout=SELF_CHECK_TIMEOUT):
                 print(f"        checks: {cases[0]['doc']}")
             print(f"        why:    {failed[0]['reason'].splitlines()[0][:300]}")
     passed, count = result.passed_functions(), len(result.functions())
-    print(f"{passed}/{count} passed in {time.monotonic() - started:.0f} s" + (f"; {result.note}" if result.note else ""))
+    print(
+        f"{passed}/{count} passed in {time.monotonic() - started:.0f} s" + (f"; {result.note}" if result.note else "")
+    )
     if result.note:
         print(f"The tests' output: {workdir / f'step{step}.log'}")
     else:
@@ -327,7 +403,9 @@ def self_check(step, project_dir=None, timeout=SELF_CHECK_TIMEOUT):
 
 # -- command line ----------------------------------------------------------------------------------
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kit.grading.grade", description="Grade a project by the contract's steps.")
+    parser = argparse.ArgumentParser(
+        prog="python -m kit.grading.grade", description="Grade a project by the contract's steps."
+    )
     parser.add_argument("project", help="the project directory to grade (the one with manage.py)")
     parser.add_argument("--out", default="results.json", help="where to write Gradescope's results.json")
     parser.add_argument("--steps", default="1,2,3,4", help="which steps, e.g. 1,2")

@@ -11,6 +11,7 @@ folder laid out like Gradescope's: <root>/source (the unzipped bundle), <root>/s
 bubblewrap (setup.sh installs it), and setup.sh makes the grading tests readable by root only.
 The reference project is not in the bundle; only the kit, the grading tests and requirements.
 """
+
 import argparse
 import json
 import os
@@ -21,8 +22,15 @@ from pathlib import Path
 
 from kit import REPO_DIR
 
-BUNDLED = ["kit", "tests/grading", "tests/conftest.py", "tests/live_support.py", "pytest.ini",
-           "requirements.txt", "requirements-dev.txt"]
+BUNDLED = [
+    "kit",
+    "tests/grading",
+    "tests/conftest.py",
+    "tests/live_support.py",
+    "pytest.ini",
+    "requirements.txt",
+    "requirements-dev.txt",
+]
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
 
 SETUP_SH = """#!/usr/bin/env bash
@@ -83,16 +91,18 @@ def run(root):
     started = time.monotonic()
     project = batch.find_project(root / "submission") if (root / "submission").is_dir() else None
     if project is None:
-        payload = grade.results_json([], 0.0, "no manage.py in the submission: upload your project/ folder "
-                                               "(or a zip of it)")
+        payload = grade.results_json(
+            [], 0.0, "no manage.py in the submission: upload your project/ folder (or a zip of it)"
+        )
     else:
         try:
             results, seconds, problem = grade.grade(project, quiet=True)
             payload = grade.results_json(results, seconds, problem)
         except grade.GraderError as exc:
             payload = grade.results_json([], time.monotonic() - started, f"the grader could not run: {exc}")
-    (results_dir / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
-                                              encoding="utf-8")
+    (results_dir / "results.json").write_text(
+        json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     print(payload["output"])
     return 0
 
@@ -102,7 +112,8 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("build", help="write autograder.zip").add_argument("--out", default="autograder.zip")
     commands.add_parser("run", help="grade <root>/submission").add_argument(
-        "--root", default=os.environ.get("AUTOGRADER_ROOT", "/autograder"))
+        "--root", default=os.environ.get("AUTOGRADER_ROOT", "/autograder")
+    )
     args = parser.parse_args(argv)
     if args.command == "build":
         print(f"wrote {build(args.out)}")

@@ -5,6 +5,7 @@ Loaded with `-p kit.grading.pytest_plugin`; writes to the file named by KIT_GRAD
 The reason is said in plain words (no traceback): what went wrong, as a learner would put it.
 Lines are written as tests finish, so a step killed by its time limit keeps what it had.
 """
+
 import asyncio
 import json
 import os
@@ -27,8 +28,10 @@ def plain_reason(excinfo):
         return f"the test ran out of time ({text.splitlines()[0].strip('+ ')}): something hangs"
     if kind == "InvalidStatus":
         status = getattr(getattr(error, "response", None), "status_code", "?")
-        return (f"the WebSocket handshake was refused (HTTP {status}): connect() did not accept, "
-                "or the app's routes did not load (the server log says which)")
+        return (
+            f"the WebSocket handshake was refused (HTTP {status}): connect() did not accept, "
+            "or the app's routes did not load (the server log says which)"
+        )
     if module.startswith("websockets") and "ConnectionClosed" in kind:
         return f"the server closed the WebSocket ({text[:200]})"
     if module.startswith("websockets") and kind in ("InvalidHandshake", "InvalidMessage"):

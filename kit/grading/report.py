@@ -4,6 +4,7 @@ and Gradescope's results.json (with the schema the self-test validates it agains
 Points of a step are shared equally among its test functions; a parametrized function counts once
 and its cases share its part.
 """
+
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -63,8 +64,14 @@ def table(results, reveal_hidden=True):
     for result in results:
         functions = len(result.functions())
         reason = result.first_failure(reveal_hidden) or "-"
-        rows.append((f"{result.step} {result.name}", f"{result.passed_functions()}/{functions}",
-                     f"{float(result.points()):.2f}/{result.max_points}", reason.splitlines()[0][:110]))
+        rows.append(
+            (
+                f"{result.step} {result.name}",
+                f"{result.passed_functions()}/{functions}",
+                f"{float(result.points()):.2f}/{result.max_points}",
+                reason.splitlines()[0][:110],
+            )
+        )
     maximum = sum(result.max_points for result in results)
     rows.append(("total", "", f"{float(total(results)):.2f}/{maximum}", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -87,14 +94,16 @@ def results_json(results, seconds, problem=""):
                 output = f"{output}\nWhat is checked: {first['doc']}"
             if failed and len(cases) > 1:
                 output = f"{len(cases) - len(failed)}/{len(cases)} cases passed. {output}"
-            tests.append({
-                "name": f"Step {result.step} ({result.name}): {first['title']}",
-                "score": round(float(share * result.credit(cases)), 4),
-                "max_score": round(float(share), 4),
-                "status": "failed" if failed else "passed",
-                "output": output,
-                "visibility": "after_published" if first["hidden"] else "visible",
-            })
+            tests.append(
+                {
+                    "name": f"Step {result.step} ({result.name}): {first['title']}",
+                    "score": round(float(share * result.credit(cases)), 4),
+                    "max_score": round(float(share), 4),
+                    "status": "failed" if failed else "passed",
+                    "output": output,
+                    "visibility": "after_published" if first["hidden"] else "visible",
+                }
+            )
     return {
         "score": round(float(total(results)), 2),
         "execution_time": round(seconds, 1),
@@ -114,17 +123,20 @@ RESULTS_SCHEMA = {
         "output": {"type": "string"},
         "visibility": {"enum": ["visible", "hidden", "after_due_date", "after_published"]},
         "stdout_visibility": {"enum": ["visible", "hidden", "after_due_date", "after_published"]},
-        "tests": {"type": "array", "items": {
-            "type": "object",
-            "required": ["name", "score", "max_score", "status", "output", "visibility"],
-            "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "score": {"type": "number", "minimum": 0},
-                "max_score": {"type": "number", "minimum": 0},
-                "status": {"enum": ["passed", "failed"]},
-                "output": {"type": "string"},
-                "visibility": {"enum": ["visible", "hidden", "after_due_date", "after_published"]},
+        "tests": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "score", "max_score", "status", "output", "visibility"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "score": {"type": "number", "minimum": 0},
+                    "max_score": {"type": "number", "minimum": 0},
+                    "status": {"enum": ["passed", "failed"]},
+                    "output": {"type": "string"},
+                    "visibility": {"enum": ["visible", "hidden", "after_due_date", "after_published"]},
+                },
             },
-        }},
+        },
     },
 }

@@ -16,6 +16,7 @@ Every mode adds per-process limits (prlimit: address space, processes, open file
 strips the environment to what a Django project needs, and `cleanup()` kills whatever is left
 (the pid namespace dies with its first process; a slot user's processes are killed by uid).
 """
+
 import contextlib
 import fcntl
 import functools
@@ -37,24 +38,35 @@ from kit import REPO_DIR
 SLOT_USER = "kitgrade{}"
 ENV_VAR = "KIT_SANDBOX"  # how the grader hands the sandbox to its pytest process
 # Environment names a Django/Channels submission needs; everything else of the grader's is dropped.
-KEEP_NAMES = {"LANG", "LC_ALL", "TZ", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED",
-              "REDIS_URL", "CHANNEL_LAYER_PREFIX"}
+KEEP_NAMES = {
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONHASHSEED",
+    "REDIS_URL",
+    "CHANNEL_LAYER_PREFIX",
+}
 KEEP_PREFIXES = ("DJANGO_", "KIT_", "LC_")
 SECRET_WORDS = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|API_KEY|PRIVATE|KIT_GRADING|KIT_SANDBOX")
 
 
-LIMITS_SHIM = ("import json, os, resource, sys\n"
-               "for name, value in json.loads(sys.argv[1]).items():\n"
-               "    try:\n"
-               "        resource.setrlimit(getattr(resource, 'RLIMIT_' + name), (value, value))\n"
-               "    except (ValueError, OSError, AttributeError):\n"
-               "        pass  # a limit this system does not have or enforce\n"
-               "os.execvp(sys.argv[2], sys.argv[2:])\n")
+LIMITS_SHIM = (
+    "import json, os, resource, sys\n"
+    "for name, value in json.loads(sys.argv[1]).items():\n"
+    "    try:\n"
+    "        resource.setrlimit(getattr(resource, 'RLIMIT_' + name), (value, value))\n"
+    "    except (ValueError, OSError, AttributeError):\n"
+    "        pass  # a limit this system does not have or enforce\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 @dataclass
 class Limits:
     """Per-process limits of a submission's processes (prlimit), settable from the environment."""
+
     memory: int = int(os.environ.get("KIT_GRADE_MEMORY", 3 * 2**30))  # address space, bytes
     processes: int = int(os.environ.get("KIT_GRADE_PROCESSES", 128))  # of the slot user (or extra, userns)
     open_files: int = int(os.environ.get("KIT_GRADE_OPEN_FILES", 1024))
@@ -67,8 +79,23 @@ def bwrap_works():
     if not shutil.which("bwrap"):
         return False
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                                "--unshare-pid", "--die-with-parent", "true"], capture_output=True, timeout=20)
+        probe = subprocess.run(
+            [
+                "bwrap",
+                "--ro-bind",
+                "/",
+                "/",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "--unshare-pid",
+                "--die-with-parent",
+                "true",
+            ],
+            capture_output=True,
+            timeout=20,
+        )
         return probe.returncode == 0
     return False
 
@@ -91,17 +118,23 @@ def warn_if_unsandboxed(chosen):
     global _warned
     if chosen == "none" and not _warned:
         _warned = True
-        print("WARNING: no sandbox (not root, and bubblewrap is missing or cannot run here): each submission "
-              "runs with YOUR rights and can read or change the kit, the hidden tests and the results. "
-              "Install bubblewrap (apt-get install bubblewrap) or grade as root.", file=sys.stderr, flush=True)
+        print(
+            "WARNING: no sandbox (not root, and bubblewrap is missing or cannot run here): each submission "
+            "runs with YOUR rights and can read or change the kit, the hidden tests and the results. "
+            "Install bubblewrap (apt-get install bubblewrap) or grade as root.",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def describe(chosen=None):
     chosen = chosen or mode()
-    return {"bwrap+user": "bubblewrap namespace + unprivileged slot user",
-            "user": "unprivileged slot user (no bubblewrap)",
-            "bwrap": "bubblewrap user namespace",
-            "none": "NONE: the grader's own rights"}[chosen]
+    return {
+        "bwrap+user": "bubblewrap namespace + unprivileged slot user",
+        "user": "unprivileged slot user (no bubblewrap)",
+        "bwrap": "bubblewrap user namespace",
+        "none": "NONE: the grader's own rights",
+    }[chosen]
 
 
 # -- slots: one unprivileged user per concurrent submission -------------------------------------
@@ -128,8 +161,11 @@ def ensure_user(name):
     with contextlib.suppress(KeyError):
         entry = pwd.getpwnam(name)
         return entry.pw_uid, entry.pw_gid
-    subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin",
-                    name], check=False, capture_output=True)  # a parallel grader may have just made it
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name],
+        check=False,
+        capture_output=True,
+    )  # a parallel grader may have just made it
     entry = pwd.getpwnam(name)
     return entry.pw_uid, entry.pw_gid
 
@@ -184,23 +220,33 @@ class Sandbox:
         return self.prefix() + list(command), self.clean_env(env)
 
     def clean_env(self, env):
-        kept = {name: value for name, value in env.items()
-                if (name in KEEP_NAMES or name.startswith(KEEP_PREFIXES)) and not SECRET_WORDS.search(name)}
+        kept = {
+            name: value
+            for name, value in env.items()
+            if (name in KEEP_NAMES or name.startswith(KEEP_PREFIXES)) and not SECRET_WORDS.search(name)
+        }
         # DJANGO_SECRET_KEY is the one secret a project needs: a throwaway one, never the grader's.
         kept["DJANGO_SECRET_KEY"] = "grading-only-" + os.urandom(8).hex()
         # The server is the kit's harness (kit.serving.daphne_limited, kit.harness): the repository root on the path,
         # where the sandbox shows kit/ only.
         kept["PYTHONPATH"] = str(REPO_DIR)
-        kept.update(PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", HOME=self.area,
-                    TMPDIR=self.area if self.mode in ("user", "none") else "/tmp")
+        kept.update(
+            PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            HOME=self.area,
+            TMPDIR=self.area if self.mode in ("user", "none") else "/tmp",
+        )
         return kept
 
     def prefix(self):
         nproc = self.limits.processes
         if self.mode in ("bwrap", "none"):  # RLIMIT_NPROC counts every process of our own uid
             nproc += _processes_of(os.getuid())
-        limits = {"AS": self.limits.memory, "NPROC": nproc, "NOFILE": self.limits.open_files,
-                  "CPU": self.limits.cpu_seconds}
+        limits = {
+            "AS": self.limits.memory,
+            "NPROC": nproc,
+            "NOFILE": self.limits.open_files,
+            "CPU": self.limits.cpu_seconds,
+        }
         if shutil.which("prlimit"):  # util-linux, on every Linux
             command = ["prlimit", *(f"--{name.lower()}={value}" for name, value in limits.items()), "--"]
         else:  # macOS: the same limits set by a Python shim that then execs the command
@@ -208,26 +254,53 @@ class Sandbox:
         if self.mode.startswith("bwrap"):
             command += self.bwrap_args()
         if self.user:
-            command += ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
-                        "--no-new-privs", "--"]
+            command += [
+                "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.gid}",
+                "--clear-groups",
+                "--no-new-privs",
+                "--",
+            ]
         return command
 
     def bwrap_args(self):
         """A root file system of the system, Python, the venv and kit/ read-only, the area read-write."""
         venv = Path(sys.prefix)
-        args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session",
-                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        args = [
+            "bwrap",
+            "--die-with-parent",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--new-session",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+        ]
         if self.mode == "bwrap":
             args.append("--unshare-user")
         for system in ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
             args += ["--ro-bind-try", system, system]
         kit = REPO_DIR / "kit"  # the harness the server imports; tests/ (hidden tests) stays out of sight
-        binds = [(Path(sys.base_prefix).resolve(), Path(sys.base_prefix).resolve()),
-                 (venv.resolve(), venv.resolve()), (venv.resolve(), venv.absolute()),  # a symlinked .venv
-                 (kit.resolve(), kit)]
+        binds = [
+            (Path(sys.base_prefix).resolve(), Path(sys.base_prefix).resolve()),
+            (venv.resolve(), venv.resolve()),
+            (venv.resolve(), venv.absolute()),  # a symlinked .venv
+            (kit.resolve(), kit),
+        ]
         # bwrap makes missing mount points 0700, which the slot user could not cross: make them 0755.
-        parents = sorted({str(parent) for _, target in binds + [(None, Path(self.area))]
-                          for parent in target.parents if str(parent) not in ("/", "/tmp")})
+        parents = sorted(
+            {
+                str(parent)
+                for _, target in binds + [(None, Path(self.area))]
+                for parent in target.parents
+                if str(parent) not in ("/", "/tmp")
+            }
+        )
         for parent in parents:
             args += ["--perms", "0755", "--dir", parent]
         for source, target in dict.fromkeys(binds):
@@ -239,8 +312,11 @@ class Sandbox:
         """Kills every process of the slot user (the pid namespace already took its own with it)."""
         if self.uid <= 0:
             return 0
-        victims = [process for process in psutil.process_iter(["uids"])
-                   if process.info["uids"] and self.uid in (process.info["uids"].real, process.info["uids"].effective)]
+        victims = [
+            process
+            for process in psutil.process_iter(["uids"])
+            if process.info["uids"] and self.uid in (process.info["uids"].real, process.info["uids"].effective)
+        ]
         for process in victims:
             with contextlib.suppress(psutil.Error):
                 process.kill()
@@ -253,5 +329,6 @@ class Sandbox:
 
 
 def _processes_of(uid):
-    return sum(1 for process in psutil.process_iter(["uids"])
-               if process.info["uids"] and process.info["uids"].real == uid)
+    return sum(
+        1 for process in psutil.process_iter(["uids"]) if process.info["uids"] and process.info["uids"].real == uid
+    )

@@ -4,6 +4,7 @@ It sets Django up, loads every app's routes on its own (kit.harness.loading), th
 learner's own mysite.asgi application when they all load, or else routes built app by app that
 refuse a broken app's paths (403) and keep the others working. Around it: kit.harness.guards.
 """
+
 import importlib
 import os
 

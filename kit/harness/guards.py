@@ -14,6 +14,7 @@ the project's overrides) with a version that handles two expected cases:
 Anything else is a bug and is re-raised as usual. The patch is applied only in the process that
 imports kit.harness.asgi (the harness's daphne, or a test that serves the harness's application).
 """
+
 import asyncio
 import contextlib
 import logging

@@ -3,6 +3,7 @@
 A syntax error, a missing module or an endless loop at import time in chat/ must not take echo/
 down with it. load() imports a module with a time limit and logs a failure once, with its traceback.
 """
+
 import contextlib
 import importlib
 import logging
@@ -59,8 +60,12 @@ def load(module_name):
             error = f"SyntaxError in {exc.filename}, line {exc.lineno}: {exc.msg}"
         else:
             error = f"{exc.__class__.__name__}: {exc}"
-        log.error("%s FAILED TO LOAD; its paths are refused until it is fixed: %s\n%s",
-                  module_name, error, "".join(traceback.format_exception(exc)))
+        log.error(
+            "%s FAILED TO LOAD; its paths are refused until it is fixed: %s\n%s",
+            module_name,
+            error,
+            "".join(traceback.format_exception(exc)),
+        )
         _failures[module_name] = error
         return None, error
 

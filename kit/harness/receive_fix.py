@@ -18,6 +18,7 @@ a socket that stopped reading still loses one (a bound, so memory stays bounded)
 
 Only processes that import the harness are patched.
 """
+
 import asyncio
 import collections
 import functools
@@ -93,15 +94,18 @@ class LoggedBoundedQueue(BoundedQueue):
 
     def put_nowait(self, item):
         if self.full():
-            log.warning("a socket's buffer is full (%s messages: it is not reading): its oldest message is dropped",
-                        self.maxsize)
+            log.warning(
+                "a socket's buffer is full (%s messages: it is not reading): its oldest message is dropped",
+                self.maxsize,
+            )
         return super().put_nowait(item)
 
 
 def init_with_logged_buffers(self, *args, **kwargs):
     _original_init(self, *args, **kwargs)
     self.receive_buffer = collections.defaultdict(
-        functools.partial(LoggedBoundedQueue, max(self.capacity, LOCAL_BUFFER)))
+        functools.partial(LoggedBoundedQueue, max(self.capacity, LOCAL_BUFFER))
+    )
 
 
 def install():

@@ -1,4 +1,5 @@
 """The project's own settings, plus what the harness needs (LiveServer sets this module)."""
+
 from mysite.settings import *  # noqa: F401,F403
 
 ROOT_URLCONF = "kit.harness.urls"  # the learner's mysite.urls, or app by app if one is broken
@@ -8,5 +9,7 @@ ASGI_APPLICATION = "kit.harness.asgi.application"
 # the server's log whatever the project's LOGGING says: kit.lab.step_not_done and the grader read them.
 LOGGING = {**LOGGING}  # noqa: F405
 LOGGING["handlers"] = {**LOGGING.get("handlers", {}), "kit_console": {"class": "logging.StreamHandler"}}
-LOGGING["loggers"] = {**LOGGING.get("loggers", {}),
-                      "kit": {"handlers": ["kit_console"], "level": "INFO", "propagate": False}}
+LOGGING["loggers"] = {
+    **LOGGING.get("loggers", {}),
+    "kit": {"handlers": ["kit_console"], "level": "INFO", "propagate": False},
+}

@@ -3,6 +3,7 @@
 Django's ASGIStaticFilesHandler turns only Http404 into a page: a path that climbs out of the
 static directories raises SuspiciousFileOperation, which became a 500 with a traceback.
 """
+
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import Http404

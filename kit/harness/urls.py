@@ -1,5 +1,6 @@
 """The harness's URLconf: the learner's mysite.urls when every app's urls import; otherwise the
 working apps' routes, and a JSON error naming the problem on a broken app's paths."""
+
 import importlib
 
 from django.contrib import admin

@@ -5,6 +5,7 @@ In a kernel, install_cell_writer() registers an IPython input transformer: runni
 writes the cell to its file (never outside the project directory) and prints one line, instead of
 executing the code; a SyntaxError is reported in plain words. kit.notebook installs it on import.
 """
+
 import os
 import re
 from pathlib import Path

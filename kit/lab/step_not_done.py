@@ -6,6 +6,7 @@ that shows up as a refused handshake, a closed socket or a frame that never come
 makes IPython answer those errors with one short message, plus the server's "not done yet" lines
 when it has any. The cell still counts as failed (nbclient sees the error as usual).
 """
+
 import asyncio
 
 NOT_DONE_MARK = "not done yet"
@@ -54,5 +55,13 @@ def install(servers):
         print(explain(value, servers))
         return []
 
-    shell.set_custom_exc((websockets.InvalidStatus, websockets.ConnectionClosed, asyncio.TimeoutError, TimeoutError,
-                          NotImplementedError), handler)
+    shell.set_custom_exc(
+        (
+            websockets.InvalidStatus,
+            websockets.ConnectionClosed,
+            asyncio.TimeoutError,
+            TimeoutError,
+            NotImplementedError,
+        ),
+        handler,
+    )

@@ -9,6 +9,7 @@ presence agrees on both (the rows are in the one database file).
         token = cluster.manage("create_device", "sensor-1")
         # connect sensor-1 to a.ws_url, POST to b.http_url: the push crosses processes
 """
+
 import shutil
 import tempfile
 import uuid
@@ -30,8 +31,14 @@ class Cluster:
         self.layer_prefix = layer_prefix or f"cluster{uuid.uuid4().hex[:8]}"
         self.redis_url = redis_url
         self.servers = [
-            LiveServer(project_dir=project_dir, redis_url=redis_url, db_path=self.db_path,
-                       layer_prefix=self.layer_prefix, env=env, debug=debug)
+            LiveServer(
+                project_dir=project_dir,
+                redis_url=redis_url,
+                db_path=self.db_path,
+                layer_prefix=self.layer_prefix,
+                env=env,
+                debug=debug,
+            )
             for _ in range(size)
         ]
 

@@ -15,6 +15,7 @@
 The kit's LiveServer (tests, notebooks, the grader, `make demo`) runs this; plain `daphne` and
 `manage.py runserver` do not have these limits (README, "Limits and capacity").
 """
+
 import logging
 
 from daphne.cli import CommandLineInterface
@@ -23,8 +24,14 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor, task
 
-from kit.serving.limits import (ABORT_GRACE_SECONDS, CLOSE_GRACE_SECONDS, GOING_AWAY, HEADER_TIMEOUT_SECONDS,
-                               SEND_LIMIT_BYTES, SLOW_READER_CODE)
+from kit.serving.limits import (
+    ABORT_GRACE_SECONDS,
+    CLOSE_GRACE_SECONDS,
+    GOING_AWAY,
+    HEADER_TIMEOUT_SECONDS,
+    SEND_LIMIT_BYTES,
+    SLOW_READER_CODE,
+)
 
 log = logging.getLogger("kit.serving.daphne_limited")
 
@@ -43,8 +50,13 @@ class LimitedWebSocketProtocol(WebSocketProtocol):
         if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
             return  # closing for being slow: the consumer's later frames go nowhere
         if self.state == self.STATE_OPEN and unsent_bytes(self.transport) > SEND_LIMIT_BYTES:
-            log.warning("closing %s with %s: the client left %d bytes unread (limit %d)",
-                        self.request.path, SLOW_READER_CODE, unsent_bytes(self.transport), SEND_LIMIT_BYTES)
+            log.warning(
+                "closing %s with %s: the client left %d bytes unread (limit %d)",
+                self.request.path,
+                SLOW_READER_CODE,
+                unsent_bytes(self.transport),
+                SEND_LIMIT_BYTES,
+            )
             self.sendClose(code=SLOW_READER_CODE, reason="too much unread data")
             reactor.callLater(ABORT_GRACE_SECONDS, self.abort_if_open)
             return
@@ -103,8 +115,11 @@ class KitServer(Server):
 
     def kill_all_applications(self):
         """Runs before the reactor stops: close frames first, then daphne's cancellation."""
-        sockets = [protocol for protocol in self.connections
-                   if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN]
+        sockets = [
+            protocol
+            for protocol in self.connections
+            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN
+        ]
         for protocol in sockets:
             # sendCloseFrame: autobahn's sendClose admits only 1000 and 3000-4999 (application codes).
             protocol.sendCloseFrame(code=GOING_AWAY, reasonUtf8=b"server shutting down")

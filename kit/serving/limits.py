@@ -1,5 +1,6 @@
 """The limits the kit's servers add to daphne (kit/serving/daphne_limited.py) and to uvicorn (kit/fast/limits.py),
 in one place: what they mean is in kit/serving/daphne_limited.py's docstring."""
+
 import os
 
 HEADER_TIMEOUT_SECONDS = float(os.environ.get("KIT_HEADER_TIMEOUT_SECONDS", "10"))

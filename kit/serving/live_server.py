@@ -7,6 +7,7 @@ caller's event loop (a notebook kernel's loop stalls background tasks between ce
         token = server.create_device("sensor-1")    # the token manage.py printed
         httpx.get(server.http_url + "/api/devices/")
 """
+
 import atexit
 import contextlib
 import os
@@ -57,16 +58,33 @@ def _die_with_parent():
 
 
 class LiveServer:
-    def __init__(self, project_dir=PROJECT_DIR, redis_url=None, db_path=None, layer_prefix=None,
-                 debug=False, env=None, start_timeout=START_TIMEOUT, daphne_args=(), launcher=None, fast=None):
+    def __init__(
+        self,
+        project_dir=PROJECT_DIR,
+        redis_url=None,
+        db_path=None,
+        layer_prefix=None,
+        debug=False,
+        env=None,
+        start_timeout=START_TIMEOUT,
+        daphne_args=(),
+        launcher=None,
+        fast=None,
+    ):
         self.project_dir = Path(project_dir).resolve()
         self.workdir = tempfile.mkdtemp(prefix="kit-server-")  # log and default db; removed at exit
         atexit.register(self.close)
         self.db_path = str(db_path or Path(self.workdir) / "db.sqlite3")
         self.log_path = Path(self.workdir) / "server.log"
         self.start_timeout = start_timeout
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": HARNESS_SETTINGS,
-                    "DJANGO_DB_PATH": self.db_path, "DJANGO_DEBUG": "1" if debug else "0", **(env or {})}
+        self.env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": HARNESS_SETTINGS,
+            "DJANGO_DB_PATH": self.db_path,
+            "DJANGO_DEBUG": "1" if debug else "0",
+            **(env or {}),
+        }
         # The server runs from the project directory: kit.harness.* and kit.serving.daphne_limited import from the
         # repository root, after any PYTHONPATH the caller set (the bench passes its own).
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.env.get("PYTHONPATH"), str(REPO_DIR)]))
@@ -110,14 +128,29 @@ class LiveServer:
 
             command = serve.command(fd=listening.fileno())
         else:
-            # kit.serving.daphne_limited: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
-            command = [sys.executable, "-m", "kit.serving.daphne_limited", "--fd", str(listening.fileno()),
-                       "--websocket_connect_timeout", "5", *self.daphne_args, HARNESS_APPLICATION]
+            # daphne_limited: daphne plus a header timeout, a per-socket send limit, close frames on SIGTERM.
+            command = [
+                sys.executable,
+                "-m",
+                "kit.serving.daphne_limited",
+                "--fd",
+                str(listening.fileno()),
+                "--websocket_connect_timeout",
+                "5",
+                *self.daphne_args,
+                HARNESS_APPLICATION,
+            ]
         command, env = self.launcher(command, self.env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=self.project_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(listening.fileno(),),
+                command,
+                cwd=self.project_dir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=(listening.fileno(),),
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         listening.close()  # the server holds it now
@@ -202,8 +235,15 @@ class LiveServer:
     def manage(self, *args, timeout=COMMAND_TIMEOUT):
         """Runs `python manage.py ARGS` against this server's database; returns its stdout."""
         command, env = self.launcher([sys.executable, "manage.py", *args], self.env)
-        result = subprocess.run(command, cwd=self.project_dir, env=env, capture_output=True, text=True,
-                                timeout=timeout, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            command,
+            cwd=self.project_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         if result.returncode != 0:
             raise ServerFailed(f"manage.py {' '.join(args)} failed:\n{result.stderr.strip()[-2000:]}")
         return result.stdout.strip()

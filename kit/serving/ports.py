@@ -2,6 +2,7 @@
 
 Only the standard library, so that `make doctor` can use it before anything is installed.
 """
+
 import socket
 
 

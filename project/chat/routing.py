@@ -1,5 +1,6 @@
 # project/chat/routing.py
 """Step 2: the chat route. Browsers only: the Origin header must match ALLOWED_HOSTS."""
+
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import re_path
 

@@ -1,5 +1,6 @@
 # project/chat/urls.py
 """The chat pages and the announcements endpoint of the HTTP API."""
+
 from django.urls import path
 
 from chat import views

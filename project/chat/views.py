@@ -1,5 +1,6 @@
 # project/chat/views.py
 """Chat pages for browsers, and the announcements endpoint of the HTTP API."""
+
 from channels.layers import get_channel_layer
 from django.http import Http404
 from django.shortcuts import render

@@ -1,6 +1,7 @@
 # project/devices/commands.py
 """Step 4: a command and its reply. The view makes a channel of its own (new_channel), sends the
 device a device.command event that carries that channel's name, and waits on it for the reply."""
+
 import asyncio
 import time
 
@@ -48,8 +49,13 @@ async def command_round_trip(device, data, timeout=DEFAULT_COMMAND_TIMEOUT, sinc
     ### BEGIN SOLUTION
     channel_layer = get_channel_layer()
     reply_channel = await channel_layer.new_channel()
-    event = {"type": "device.command", "id": command_id, "data": data, "reply_channel": reply_channel,
-             "expires": expires}  # after that nobody listens: the consumer refuses the reply
+    event = {
+        "type": "device.command",
+        "id": command_id,
+        "data": data,
+        "reply_channel": reply_channel,
+        "expires": expires,
+    }  # after that nobody listens: the consumer refuses the reply
     try:  # a hung Redis: answer 503 within seconds, not after the device's whole timeout
         async with asyncio.timeout(LAYER_TIMEOUT_SECONDS):
             await channel_layer.group_send(device_group(device.device_id), event)

@@ -2,6 +2,7 @@
 """Steps 3 and 4: a device's socket. It joins its own group and the broadcast group; a device.message
 event becomes a frame (step 3). Step 4 adds commands: a device.command event becomes a frame, and
 the device's reply frame goes back to whoever asked, on the reply channel the event carried."""
+
 import json
 import math
 import time

@@ -6,6 +6,7 @@ and Origin-checked (devices/routing.py), so the browser never holds an API key. 
 presence changes from devices/presence.py, and acts on {"action": "message" | "command" |
 "broadcast", ...} frames with the same functions as the HTTP API (devices/views.py, devices/commands.py).
 """
+
 import asyncio
 import json
 import logging
@@ -72,8 +73,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         self.running = set()  # command round trips in progress: they must not block this socket
         # Logging out, or the user losing staff rights or the password, closes this socket (revocation.py).
-        self.joined = [presence.DASHBOARD_GROUP, revocation.staff_group(user.pk),
-                       revocation.session_group(self.scope["session"].session_key)]
+        self.joined = [
+            presence.DASHBOARD_GROUP,
+            revocation.staff_group(user.pk),
+            revocation.session_group(self.scope["session"].session_key),
+        ]
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -122,18 +126,33 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                 result["not_queued"] = drops.not_queued
             await self.send_frame({"type": "result", "ref": ref, "action": action, "result": result})
         except ApiError as exc:
-            await self.send_frame({"type": "error", "ref": ref, "action": action, "status": exc.status, "error": exc.message})
+            await self.send_frame(
+                {"type": "error", "ref": ref, "action": action, "status": exc.status, "error": exc.message}
+            )
         except NotImplementedError as exc:  # the learner's starter copy: a step not written yet
             await self.send_frame({"type": "error", "ref": ref, "action": action, "status": 501, "error": str(exc)})
         except Exception:  # a bug must not leave the page waiting forever, nor kill the socket
             log.exception("dashboard action %s failed", action)
-            await self.send_frame({"type": "error", "ref": ref, "action": action, "status": 500,
-                                   "error": "internal error; the server log has the details"})
+            await self.send_frame(
+                {
+                    "type": "error",
+                    "ref": ref,
+                    "action": action,
+                    "status": 500,
+                    "error": "internal error; the server log has the details",
+                }
+            )
 
     async def presence_changed(self, event):
         """Handles presence.changed (from devices/presence.py): a device came online or went."""
-        await self.send_frame({"type": "presence", "device": event.get("device"), "online": bool(event.get("online")),
-                               "last_seen": event.get("last_seen")})
+        await self.send_frame(
+            {
+                "type": "presence",
+                "device": event.get("device"),
+                "online": bool(event.get("online")),
+                "last_seen": event.get("last_seen"),
+            }
+        )
 
     async def dashboard_revoked(self, event):
         """Handles dashboard.revoked: the session logged out, or the user lost staff rights or the password."""

@@ -1,4 +1,5 @@
 """What a device may send, checked before anything reaches the channel layer."""
+
 from mysite import wire
 
 MAX_FRAME_CHARS = 64 * 1024
@@ -21,8 +22,8 @@ def parse_device_frame(text_data):
     kind = frame.get("type")
     if kind != "reply":
         if not isinstance(kind, str):
-            return None, "'type' is missing or not a string; a device sends {\"type\": \"reply\", \"id\": ..., \"data\": ...}"
-        return None, f"unknown type {kind[:40]!r}; a device sends only \"reply\" frames"
+            return None, '\'type\' is missing or not a string; a device sends {"type": "reply", "id": ..., "data": ...}'
+        return None, f'unknown type {kind[:40]!r}; a device sends only "reply" frames'
     if not isinstance(frame.get("id"), str):
         return None, "'id' is missing or not a string: use the id of the command you answer"
     if "data" not in frame:

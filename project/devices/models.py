@@ -3,6 +3,7 @@
 Secrets are never stored: a device token or an API key is shown once, and only its SHA-256
 is kept. Both are 256-bit random strings, so a fast hash is enough (no password stretching).
 """
+
 import hashlib
 import hmac
 import re

@@ -4,6 +4,7 @@ Each open device socket is a DeviceConnection row. One heartbeat task per server
 refreshes the rows of its own sockets every HEARTBEAT seconds; a row not refreshed for TTL
 seconds is stale (its process died without running disconnect), so online = a fresh row.
 """
+
 import asyncio
 import os
 from datetime import timedelta
@@ -50,8 +51,12 @@ async def notify_dashboard(device, online):
     try:
         if online is None:
             online = await is_online(device)
-        event = {"type": "presence.changed", "device": device.device_id, "online": online,
-                 "last_seen": timezone.now().isoformat()}
+        event = {
+            "type": "presence.changed",
+            "device": device.device_id,
+            "online": online,
+            "last_seen": timezone.now().isoformat(),
+        }
         await asyncio.wait_for(get_channel_layer().group_send(DASHBOARD_GROUP, event), 2)
     except Exception:  # the dashboard catches up from its next snapshot
         pass

@@ -9,6 +9,7 @@ consumer in it closes with REVOKED_CLOSE_CODE:
   deactivated, demoted or given a new password (signals below).
 Connected in DevicesConfig.ready(). API keys need nothing here: every request checks its key.
 """
+
 import asyncio
 
 from asgiref.sync import async_to_sync

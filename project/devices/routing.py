@@ -1,6 +1,7 @@
 # project/devices/routing.py
 """Step 3: the device route. No Origin check: devices are not browsers; their token is checked.
 (The instructor dashboard's route is a browser page's: Origin checked.)"""
+
 from django.urls import re_path
 
 from devices.consumers import DeviceConsumer

@@ -12,6 +12,7 @@ hammer a server that is just coming back.
 
 `python manage.py simulate_devices --url http://127.0.0.1:8000 --count 5` is the command line.
 """
+
 import asyncio
 import contextlib
 import json
@@ -32,17 +33,22 @@ def ws_base_url(url):
 
 def backoff_delay(attempt, base=BACKOFF_BASE, cap=BACKOFF_CAP):
     """Exponential backoff, capped, with jitter (50-100 % of the step) so devices spread out."""
-    return min(cap, base * 2 ** attempt) * random.uniform(0.5, 1.0)
+    return min(cap, base * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 def reply_frame(device_id, command):
     """The simulator's answer to any command: it echoes the data back."""
-    return {"type": "reply", "id": command["id"], "data": {"ok": True, "device": device_id, "echo": command.get("data")}}
+    return {
+        "type": "reply",
+        "id": command["id"],
+        "data": {"ok": True, "device": device_id, "echo": command.get("data")},
+    }
 
 
 class SimulatedDevice:
-    def __init__(self, url, device_id, token, reply_delay=0.0, log=print, backoff_base=BACKOFF_BASE,
-                 backoff_cap=BACKOFF_CAP):
+    def __init__(
+        self, url, device_id, token, reply_delay=0.0, log=print, backoff_base=BACKOFF_BASE, backoff_cap=BACKOFF_CAP
+    ):
         self.url = f"{ws_base_url(url)}/ws/devices/{device_id}/"
         self.device_id, self.token, self.reply_delay, self.log = device_id, token, reply_delay, log
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
@@ -58,8 +64,13 @@ class SimulatedDevice:
         attempt = 0
         while not self._stop.is_set():
             try:
-                async with websockets.connect(self.url, additional_headers={"Authorization": f"Bearer {self.token}"},
-                                              open_timeout=5, close_timeout=2, ping_interval=20) as sock:
+                async with websockets.connect(
+                    self.url,
+                    additional_headers={"Authorization": f"Bearer {self.token}"},
+                    open_timeout=5,
+                    close_timeout=2,
+                    ping_interval=20,
+                ) as sock:
                     self._socket, attempt = sock, 0
                     if self._stop.is_set():  # stop() came during the handshake
                         break
@@ -122,7 +133,9 @@ class SimulatedDevice:
 
 
 def _meaning(code):
-    return {1000: ", normal", 1006: ", connection lost", 1011: ", server error", 4503: ", channel layer down"}.get(code, "")
+    return {1000: ", normal", 1006: ", connection lost", 1011: ", server error", 4503: ", channel layer down"}.get(
+        code, ""
+    )
 
 
 def _describe(exc):

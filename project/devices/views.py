@@ -1,6 +1,7 @@
 # project/devices/views.py
 """Step 3: the HTTP-to-WebSocket bridge. A view calls group_send; the device's consumer
 handles the event named by its type (device.message -> device_message) and sends the frame."""
+
 from channels.layers import get_channel_layer
 
 from devices import presence

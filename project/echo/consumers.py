@@ -1,5 +1,6 @@
 # project/echo/consumers.py
 """Step 1: a consumer that sends every frame back to the socket it came from."""
+
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 

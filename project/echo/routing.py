@@ -1,5 +1,6 @@
 # project/echo/routing.py
 """Step 1: the echo route. Anyone may connect: no Origin check, no authentication."""
+
 from django.urls import re_path
 
 from echo.consumers import EchoConsumer

@@ -5,6 +5,7 @@ A view decorated with @api_endpoint("POST") receives the parsed JSON object and 
 sends can reach a 500. The views await the channel layer plainly; the decorator bounds their
 time and turns an unreachable layer (Redis stopped or hung) into 503, as the contract promises.
 """
+
 import asyncio
 import contextlib
 import functools
@@ -139,8 +140,11 @@ def reporting_drops():
             yield drops
         finally:
             if drops.nothing_queued:  # also replaces a command's 504: it was never delivered
-                raise ApiError(503, "the server is overloaded: the push could not be queued; retry later",
-                               not_queued=drops.not_queued)
+                raise ApiError(
+                    503,
+                    "the server is overloaded: the push could not be queued; retry later",
+                    not_queued=drops.not_queued,
+                )
 
 
 async def authenticate_publisher(request):

@@ -1,4 +1,5 @@
 """ASGI entry point: HTTP goes to Django, WebSockets to the consumers of each app (as in the Channels docs)."""
+
 import os
 
 from channels.auth import AuthMiddlewareStack

@@ -6,6 +6,7 @@ is not port-scoped. This is the check Django's CSRF middleware makes for a form 
 equal scheme://Host of the request itself (Host being one of ALLOWED_HOSTS), or be listed in
 CSRF_TRUSTED_ORIGINS (for a proxy in front that changes the Host).
 """
+
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host

@@ -6,6 +6,7 @@ CountDrops, a logging filter on that logger (mysite/settings.py LOGGING), hands 
 API request being served; api_endpoint (mysite/api.py) then answers 503 with Retry-After when
 nothing was queued, or adds "not_queued" to a 202 when some members missed the push.
 """
+
 import contextlib
 import contextvars
 import logging

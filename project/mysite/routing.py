@@ -1,4 +1,5 @@
 """All WebSocket routes: each app's list, one after the other."""
+
 from chat.routing import websocket_urlpatterns as chat_routes
 from devices.routing import websocket_urlpatterns as devices_routes
 from echo.routing import websocket_urlpatterns as echo_routes

@@ -3,6 +3,7 @@
 Everything that differs between a laptop, a test run and a classroom comes from the
 environment, with safe development defaults. REDIS_URL picks the channel layer.
 """
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Says once, on start, which channel layer the server uses and what that means."""
+
 import sys
 from urllib.parse import urlsplit
 

@@ -1,4 +1,5 @@
 """HTTP routes: pages for people, /api/ for apps. Unknown /api/ routes answer JSON 404."""
+
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView

@@ -6,6 +6,7 @@ strings with lone surrogates ("\\ud800"), and gives up past 511 levels of nestin
 used to fail deep inside group_send (a 500, a socket closed with 1011). loads() refuses them at
 the edge, with a message that says what is wrong.
 """
+
 import json
 
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # msgpack: int64 for negatives, uint64 for the rest

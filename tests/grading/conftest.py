@@ -4,6 +4,7 @@ They run against KIT_PROJECT_DIR (default: the reference project/) served by its
 process with a real Redis: REDIS_URL if set, else one found or started by kit.serving.redis_service.
 `make test` runs them against the reference; `make grade` runs them against a submission.
 """
+
 import asyncio
 import concurrent.futures
 import json
@@ -29,8 +30,11 @@ CHECK_TIMEOUT = grade.time_limit("CHECK_TIMEOUT", 20)  # seconds for one success
 
 def device_socket(server, device_id, token):
     """Connecting a device with its token: use as `async with device_socket(...) as sock`."""
-    return websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/", open_timeout=5,
-                              additional_headers={"Authorization": f"Bearer {token}"})
+    return websockets.connect(
+        f"{server.ws_url}/ws/devices/{device_id}/",
+        open_timeout=5,
+        additional_headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +44,13 @@ def server(redis_url):
     project = Path(os.environ.get("KIT_PROJECT_DIR", PROJECT_DIR))
     box = Sandbox.from_env()
     db_path = Path(box.area) / f"db-{uuid.uuid4().hex[:8]}.sqlite3" if box else None
-    live = LiveServer(project_dir=project, redis_url=redis_url, layer_prefix=f"grade{uuid.uuid4().hex[:8]}",
-                      db_path=db_path, launcher=box.launcher if box else None)
+    live = LiveServer(
+        project_dir=project,
+        redis_url=redis_url,
+        layer_prefix=f"grade{uuid.uuid4().hex[:8]}",
+        db_path=db_path,
+        launcher=box.launcher if box else None,
+    )
     template = os.environ.get("KIT_GRADING_DB")
     if template and Path(template).is_file():
         shutil.copyfile(template, live.db_path)
@@ -176,8 +185,10 @@ def chat_works(server):
 
     async def check():
         room, origin = f"check-{uuid.uuid4().hex[:6]}", browser_origin(server)
-        async with websockets.connect(f"{server.ws_url}/ws/chat/{room}/", origin=origin, open_timeout=5) as alice, \
-                websockets.connect(f"{server.ws_url}/ws/chat/{room}/", origin=origin, open_timeout=5) as bob:
+        async with (
+            websockets.connect(f"{server.ws_url}/ws/chat/{room}/", origin=origin, open_timeout=5) as alice,
+            websockets.connect(f"{server.ws_url}/ws/chat/{room}/", origin=origin, open_timeout=5) as bob,
+        ):
             await alice.send(json.dumps({"message": "check"}))
             for sock in (alice, bob):
                 assert (await recv_json(sock))["message"] == "check", "a room member did not get the message"
@@ -209,8 +220,9 @@ def device_push_works(server, device_pool, api_key):
     async def check():
         device_id, token = device_pool.take()
         async with device_socket(server, device_id, token) as sock:
-            async with httpx.AsyncClient(base_url=server.http_url, timeout=10,
-                                         headers={"Authorization": f"Bearer {api_key}"}) as client:
+            async with httpx.AsyncClient(
+                base_url=server.http_url, timeout=10, headers={"Authorization": f"Bearer {api_key}"}
+            ) as client:
                 response = await client.post(f"/api/devices/{device_id}/messages/", json={"data": "check"})
             assert response.status_code == 202, f"POST .../messages/ answered {response.status_code}, not 202"
             assert (await recv_json(sock))["data"] == "check", "the device did not get the push"
@@ -225,8 +237,9 @@ def commands_work(server, device_pool, api_key):
     async def check():
         device_id, token = device_pool.take()
         async with device_socket(server, device_id, token) as sock:
-            async with httpx.AsyncClient(base_url=server.http_url, timeout=10,
-                                         headers={"Authorization": f"Bearer {api_key}"}) as client:
+            async with httpx.AsyncClient(
+                base_url=server.http_url, timeout=10, headers={"Authorization": f"Bearer {api_key}"}
+            ) as client:
                 request = asyncio.create_task(client.post(f"/api/devices/{device_id}/commands/", json={"data": 1}))
                 try:
                     frame = await recv_json(sock)
@@ -234,7 +247,8 @@ def commands_work(server, device_pool, api_key):
                     response = await asyncio.wait_for(request, 10)
                 finally:
                     request.cancel()
-            assert response.status_code == 200 and response.json()["reply"] == "ok", \
+            assert response.status_code == 200 and response.json()["reply"] == "ok", (
                 f"a command answered {response.status_code}, not 200 with the reply"
+            )
 
     return checked_once(check)

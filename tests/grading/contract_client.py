@@ -1,4 +1,5 @@
 """Small helpers for the grading tests: every wait is bounded."""
+
 import asyncio
 import json
 

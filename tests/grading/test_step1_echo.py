@@ -1,4 +1,5 @@
 """Step 1 (20 points): /ws/echo/ sends every frame back, text as text and binary as binary."""
+
 import asyncio
 
 import pytest

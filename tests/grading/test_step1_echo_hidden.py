@@ -1,4 +1,5 @@
 """Step 1, hidden: larger frames and mixed kinds."""
+
 import asyncio
 
 import pytest

@@ -1,4 +1,5 @@
 """Step 2 (30 points): /ws/chat/<room>/ with groups, and a group_send from outside the server."""
+
 import json
 
 import pytest
@@ -36,8 +37,18 @@ async def test_not_json_gets_an_error_to_the_sender_only_and_stays_open(join):
     assert (await recv_json(alice))["message"] == "still here"
 
 
-@pytest.mark.parametrize("frame", ['["a list"]', '"a string"', "42", '{"text": "no message key"}', '{"message": 7}',
-                                   '{"message": null}', '{"message": ["x"]}'])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '["a list"]',
+        '"a string"',
+        "42",
+        '{"text": "no message key"}',
+        '{"message": 7}',
+        '{"message": null}',
+        '{"message": ["x"]}',
+    ],
+)
 async def test_bad_frames_get_an_error_frame(join, frame):
     sock = await join("errors-b")
     await sock.send(frame)

@@ -1,4 +1,5 @@
 """Step 2, hidden: more members, names at the edge, binary frames."""
+
 import asyncio
 import json
 import uuid

@@ -1,4 +1,5 @@
 """Step 3 (30 points): device auth, HTTP pushes, broadcast, announcements and every error status."""
+
 import json
 
 import pytest
@@ -89,10 +90,15 @@ async def test_a_bad_device_frame_gets_an_error_frame_and_stays_open(ws, api, ne
     assert response.status_code == 202
 
 
-@pytest.mark.parametrize("method, path", [
-    ("POST", "/api/devices/{d}/messages/"), ("POST", "/api/broadcast/"),
-    ("POST", "/api/rooms/lobby/announcements/"), ("GET", "/api/devices/"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/api/devices/{d}/messages/"),
+        ("POST", "/api/broadcast/"),
+        ("POST", "/api/rooms/lobby/announcements/"),
+        ("GET", "/api/devices/"),
+    ],
+)
 @pytest.mark.parametrize("auth", [None, "Bearer wrong-key", "Basic abc"])
 def test_missing_or_wrong_api_key_is_401(anonymous, new_device, device_push_works, method, path, auth):
     require(device_push_works, "pushing a message to a device")
@@ -107,8 +113,9 @@ def test_missing_or_wrong_api_key_is_401(anonymous, new_device, device_push_work
 def test_malformed_or_non_object_body_is_400(api, new_device, device_push_works, content):
     require(device_push_works, "pushing a message to a device")
     device_id, _ = new_device()
-    response = api.post(f"/api/devices/{device_id}/messages/", content=content,
-                        headers={"Content-Type": "application/json"})
+    response = api.post(
+        f"/api/devices/{device_id}/messages/", content=content, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400 and "error" in response.json()
 
 
@@ -123,9 +130,11 @@ def test_missing_fields_are_400(api, new_device, device_push_works):
 
 def test_unknown_device_invalid_room_and_unknown_route_are_404(api, device_push_works):
     require(device_push_works, "pushing a message to a device")
-    for path, body in [("/api/devices/no-such-device/messages/", {"data": 1}),
-                       ("/api/rooms/bad room!/announcements/", {"text": "x"}),
-                       ("/api/no-such-route/", {})]:
+    for path, body in [
+        ("/api/devices/no-such-device/messages/", {"data": 1}),
+        ("/api/rooms/bad room!/announcements/", {"text": "x"}),
+        ("/api/no-such-route/", {}),
+    ]:
         response = api.post(path, json=body)
         assert response.status_code == 404, path
         assert "error" in response.json(), path
@@ -134,8 +143,12 @@ def test_unknown_device_invalid_room_and_unknown_route_are_404(api, device_push_
 def test_wrong_method_is_405(api, new_device, device_push_works):
     require(device_push_works, "pushing a message to a device")
     device_id, _ = new_device()
-    for method, path in [("GET", f"/api/devices/{device_id}/messages/"), ("PUT", "/api/broadcast/"),
-                         ("DELETE", "/api/rooms/lobby/announcements/"), ("POST", "/api/devices/")]:
+    for method, path in [
+        ("GET", f"/api/devices/{device_id}/messages/"),
+        ("PUT", "/api/broadcast/"),
+        ("DELETE", "/api/rooms/lobby/announcements/"),
+        ("POST", "/api/devices/"),
+    ]:
         response = api.request(method, path)
         assert response.status_code == 405, f"{method} {path}"
         assert "error" in response.json()
@@ -145,13 +158,19 @@ def test_body_over_64_kib_is_413(api, new_device, device_push_works):
     require(device_push_works, "pushing a message to a device")
     device_id, _ = new_device()
     body = json.dumps({"data": "x" * (65 * 1024)})
-    response = api.post(f"/api/devices/{device_id}/messages/", content=body, headers={"Content-Type": "application/json"})
+    response = api.post(
+        f"/api/devices/{device_id}/messages/", content=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413 and "error" in response.json()
 
 
 def test_error_bodies_are_json_objects_with_an_error_string(api, anonymous, device_push_works):
     require(device_push_works, "pushing a message to a device")
-    for response in [anonymous.post("/api/broadcast/", json={"data": 1}), api.post("/api/broadcast/", content=b"{"),
-                     api.get("/api/broadcast/"), api.post("/api/devices/nobody/messages/", json={"data": 1})]:
+    for response in [
+        anonymous.post("/api/broadcast/", json={"data": 1}),
+        api.post("/api/broadcast/", content=b"{"),
+        api.get("/api/broadcast/"),
+        api.post("/api/devices/nobody/messages/", json={"data": 1}),
+    ]:
         assert response.headers["content-type"].startswith("application/json")
         assert isinstance(response.json()["error"], str) and response.json()["error"]

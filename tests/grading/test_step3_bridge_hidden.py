@@ -1,4 +1,5 @@
 """Step 3, hidden: several sockets per device, odd inputs, payload kinds."""
+
 import pytest
 
 from contract_client import in_thread, recv_json, refused, require

@@ -1,4 +1,5 @@
 """Step 4 (20 points): commands with replies and timeouts, and presence in GET /api/devices/."""
+
 import asyncio
 import json
 

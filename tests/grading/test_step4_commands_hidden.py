@@ -1,4 +1,5 @@
 """Step 4, hidden: concurrency, late and unknown replies."""
+
 import asyncio
 import json
 
@@ -13,13 +14,18 @@ pytestmark = [pytest.mark.step4, pytest.mark.hidden]
 async def test_concurrent_commands_to_several_devices_never_cross(ws, api, new_device):
     devices = [new_device() for _ in range(4)]
     sockets = [await ws(f"/ws/devices/{device_id}/", token) for device_id, token in devices]
-    answering = [asyncio.create_task(answer_commands(sock, 3, reply=lambda data, d=d: {"from": d, "got": data}))
-                 for sock, (d, _) in zip(sockets, devices)]
-    requests = [in_thread(api.post, f"/api/devices/{d}/commands/", json={"data": f"{d}-{n}"})
-                for d, _ in devices for n in range(3)]
+    answering = [
+        asyncio.create_task(answer_commands(sock, 3, reply=lambda data, d=d: {"from": d, "got": data}))
+        for sock, (d, _) in zip(sockets, devices)
+    ]
+    requests = [
+        in_thread(api.post, f"/api/devices/{d}/commands/", json={"data": f"{d}-{n}"})
+        for d, _ in devices
+        for n in range(3)
+    ]
     responses = await asyncio.gather(*requests)
     await asyncio.gather(*answering)
-    for (d, _), chunk in zip(devices, [responses[i:i + 3] for i in range(0, 12, 3)]):
+    for (d, _), chunk in zip(devices, [responses[i : i + 3] for i in range(0, 12, 3)]):
         for n, response in enumerate(chunk):
             assert response.status_code == 200
             assert response.json()["reply"] == {"from": d, "got": f"{d}-{n}"}

@@ -4,6 +4,7 @@ The demo must print its URLs and credentials, the URLs must answer, the simulate
 online, and after SIGINT it must exit promptly leaving none of the processes it started. When its
 server dies, it says so and keeps a copy of the logs.
 """
+
 import os
 import re
 import shutil
@@ -53,7 +54,11 @@ def start_demo():
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
         ["make", "--no-print-directory", "-s", "demo", "DEMO_ARGS=--port 0 --devices 2 --exit-after 120"],
-        cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,  # its own process group: SIGINT to the group is what Ctrl-C does
     )
     reader = OutputReader(process.stdout)
@@ -105,8 +110,10 @@ def test_make_demo_prints_working_urls_and_ctrl_c_stops_everything():
             login_page = client.get("/devices/login/")
             assert login_page.status_code == 200 and "createsuperuser" not in login_page.text
             token = client.cookies["csrftoken"]
-            signed_in = client.post("/devices/login/", data={"username": user, "password": password,
-                                                             "csrfmiddlewaretoken": token, "next": "/devices/"})
+            signed_in = client.post(
+                "/devices/login/",
+                data={"username": user, "password": password, "csrfmiddlewaretoken": token, "next": "/devices/"},
+            )
             assert signed_in.status_code == 302 and signed_in.headers["location"] == "/devices/", signed_in.text[:300]
             assert "Devices" in client.get("/devices/").text
             listed = client.get("/api/devices/", headers={"Authorization": f"Bearer {api_key}"}).json()

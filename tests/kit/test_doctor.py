@@ -1,4 +1,5 @@
 """`make doctor` (kit/doctor.py): OK on a ready machine, and a FAIL with its fix for each thing missing."""
+
 import subprocess
 import sys
 
@@ -8,11 +9,18 @@ from kit import REPO_DIR, doctor
 
 
 def test_a_ready_machine_passes_every_check_and_exits_0():
-    run = subprocess.run([sys.executable, "-m", "kit.doctor"], cwd=REPO_DIR, capture_output=True, text=True,
-                         timeout=90)
+    run = subprocess.run([sys.executable, "-m", "kit.doctor"], cwd=REPO_DIR, capture_output=True, text=True, timeout=90)
     assert run.returncode == 0, run.stdout + run.stderr
-    for requirement in ("Python", "venv module", "django", "channels-redis", "Redis", "pytest", "Chromium",
-                        "free ports"):
+    for requirement in (
+        "Python",
+        "venv module",
+        "django",
+        "channels-redis",
+        "Redis",
+        "pytest",
+        "Chromium",
+        "free ports",
+    ):
         assert f"OK    {requirement}" in run.stdout
     assert "FAIL" not in run.stdout
 
@@ -50,6 +58,9 @@ def test_the_redis_it_starts_to_check_is_stopped_again(monkeypatch):
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     check = doctor.check_redis()
     assert check.ok, check.line()
-    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
-            and p.status() != psutil.STATUS_ZOMBIE]
+    left = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before and p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
     assert left == []

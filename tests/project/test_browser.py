@@ -5,6 +5,7 @@ messages stand out, every message has a time, an empty room says so, markup show
 server restart is shown and survived. Dashboard: a simulated device comes online, gets a command
 from the page, and its reply appears in the log. No Chromium: these fail, saying how to install it.
 """
+
 import json
 import subprocess
 import sys
@@ -37,8 +38,12 @@ def chromium():
 
 
 def new_server(redis_url):
-    return LiveServer(redis_url=redis_url, layer_prefix=f"browser{uuid.uuid4().hex[:8]}", debug=True,
-                      env={"PRESENCE_HEARTBEAT_SECONDS": "2", "PRESENCE_TTL_SECONDS": "6"})
+    return LiveServer(
+        redis_url=redis_url,
+        layer_prefix=f"browser{uuid.uuid4().hex[:8]}",
+        debug=True,
+        env={"PRESENCE_HEARTBEAT_SECONDS": "2", "PRESENCE_TTL_SECONDS": "6"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -133,16 +138,33 @@ def test_chat_page_shows_the_closed_socket_and_reconnects_after_a_server_restart
         expect(page.locator("#status")).to_have_text("connected", timeout=RECONNECT_WAIT_MS)
         send(page, "back again")
         expect(texts(page)).to_have_text(
-            ["connection lost", "connected again (messages sent meanwhile were missed)", "back again"])
+            ["connection lost", "connected again (messages sent meanwhile were missed)", "back again"]
+        )
         screenshot(page, "chat-reconnected")
 
 
 def start_simulator(server, prefix):
     """The real device simulator (manage.py simulate_devices), one device <prefix>-1."""
-    command = [sys.executable, "manage.py", "simulate_devices", "--url", server.http_url, "--count", "1",
-               "--prefix", prefix]
-    return subprocess.Popen(command, cwd=server.project_dir, env=server.env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        "manage.py",
+        "simulate_devices",
+        "--url",
+        server.http_url,
+        "--count",
+        "1",
+        "--prefix",
+        prefix,
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=server.project_dir,
+        env=server.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def test_dashboard_shows_a_device_come_online_sends_it_a_command_and_shows_the_reply(server, context):

@@ -1,6 +1,7 @@
 """Unit tests of the consumers in this process, with Channels' WebsocketCommunicator and the
 in-memory layer: fast, and independent of Redis and of a server. The project's own application
 (mysite.asgi) for what plain Channels does; the kit's harness for what it adds (kit/harness/)."""
+
 import json
 
 import pytest

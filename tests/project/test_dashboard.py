@@ -1,5 +1,6 @@
 """The dashboard's socket over real sockets (no browser): who may open it, what it answers, and
 that device sockets still receive only the contract's frames while it is in use."""
+
 import asyncio
 import json
 import uuid
@@ -23,8 +24,15 @@ def server(redis_url):
 def session_cookie(server, username, password):
     with httpx.Client(base_url=server.http_url, timeout=10) as client:
         client.get("/devices/login/")
-        answer = client.post("/devices/login/", data={"username": username, "password": password, "next": "/devices/",
-                                                      "csrfmiddlewaretoken": client.cookies["csrftoken"]})
+        answer = client.post(
+            "/devices/login/",
+            data={
+                "username": username,
+                "password": password,
+                "next": "/devices/",
+                "csrfmiddlewaretoken": client.cookies["csrftoken"],
+            },
+        )
         assert answer.status_code == 302, answer.text[:300]
         return f"sessionid={client.cookies['sessionid']}"
 
@@ -36,16 +44,20 @@ def staff_cookie(server):
 
 @pytest.fixture(scope="module")
 def learner_cookie(server):
-    server.manage("shell", "-c", "from django.contrib.auth.models import User; "
-                                 "User.objects.create_user('learner', password='learner-pass-1')")
+    server.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; User.objects.create_user('learner', password='learner-pass-1')",
+    )
     return session_cookie(server, "learner", "learner-pass-1")
 
 
 def dashboard(server, cookie=None, origin="same"):
     headers = {"Cookie": cookie} if cookie else None
     origin = server.http_url if origin == "same" else origin
-    return websockets.connect(server.ws_url + "/ws/dashboard/", additional_headers=headers, origin=origin,
-                              open_timeout=TIMEOUT)
+    return websockets.connect(
+        server.ws_url + "/ws/dashboard/", additional_headers=headers, origin=origin, open_timeout=TIMEOUT
+    )
 
 
 async def receive(sock):
@@ -70,14 +82,25 @@ async def test_dashboard_socket_needs_a_staff_session_and_the_right_origin(serve
 async def test_bad_frames_get_an_error_frame_and_the_socket_stays_open(server, staff_cookie):
     async with dashboard(server, staff_cookie) as sock:
         await receive(sock)  # the snapshot
-        for bad in ("not json", "[1]", '{"action": "reboot"}', '{"action": "command", "device": "x y", "data": 1}',
-                    '{"action": "message", "device": "d"}', '{"action": "command", "device": "d", "data": 1, "timeout": 99}'):
+        for bad in (
+            "not json",
+            "[1]",
+            '{"action": "reboot"}',
+            '{"action": "command", "device": "x y", "data": 1}',
+            '{"action": "message", "device": "d"}',
+            '{"action": "command", "device": "d", "data": 1, "timeout": 99}',
+        ):
             await sock.send(bad)
             frame = await receive(sock)
             assert frame["type"] == "error" and frame["error"], (bad, frame)
         await sock.send(json.dumps({"action": "command", "device": "no-such-device", "data": 1, "ref": 7}))
-        assert await receive(sock) == {"type": "error", "ref": 7, "action": "command", "status": 404,
-                                       "error": "unknown device: 'no-such-device'"}
+        assert await receive(sock) == {
+            "type": "error",
+            "ref": 7,
+            "action": "command",
+            "status": 404,
+            "error": "unknown device: 'no-such-device'",
+        }
         await sock.send(json.dumps({"action": "refresh"}))
         assert (await receive(sock))["type"] == "snapshot"
 
@@ -87,15 +110,22 @@ async def test_presence_is_pushed_and_device_sockets_get_only_contract_frames(se
     tokens = {d: server.create_device(d) for d in (first, second)}
 
     def device(device_id):
-        return websockets.connect(f"{server.ws_url}/ws/devices/{device_id}/", open_timeout=TIMEOUT,
-                                  additional_headers={"Authorization": f"Bearer {tokens[device_id]}"})
+        return websockets.connect(
+            f"{server.ws_url}/ws/devices/{device_id}/",
+            open_timeout=TIMEOUT,
+            additional_headers={"Authorization": f"Bearer {tokens[device_id]}"},
+        )
 
     async with dashboard(server, staff_cookie) as board:
         snapshot = await receive(board)
         assert {first: False, second: False}.items() <= {d["id"]: d["online"] for d in snapshot["devices"]}.items()
         async with device(first) as one:
-            assert {**await receive(board), "last_seen": None} == {"type": "presence", "device": first, "online": True,
-                                                                   "last_seen": None}
+            assert {**await receive(board), "last_seen": None} == {
+                "type": "presence",
+                "device": first,
+                "online": True,
+                "last_seen": None,
+            }
             async with device(second) as two:
                 assert (await receive(board))["device"] == second
                 await board.send(json.dumps({"action": "message", "device": first, "data": {"hi": 1}, "ref": 1}))
@@ -106,8 +136,12 @@ async def test_presence_is_pushed_and_device_sockets_get_only_contract_frames(se
                 command = await receive(two)
                 assert command == {"type": "command", "id": command["id"], "data": "ping"}
                 await two.send(json.dumps({"type": "reply", "id": command["id"], "data": "pong"}))
-                assert await receive(board) == {"type": "result", "ref": 2, "action": "command",
-                                                "result": {"id": command["id"], "reply": "pong"}}
+                assert await receive(board) == {
+                    "type": "result",
+                    "ref": 2,
+                    "action": "command",
+                    "result": {"id": command["id"], "reply": "pong"},
+                }
             gone = await receive(board)
             assert (gone["type"], gone["device"], gone["online"]) == ("presence", second, False)
             with pytest.raises(asyncio.TimeoutError):  # no presence notices, nothing else: only its push came

@@ -7,6 +7,7 @@ Time to 503 and time to recover are printed as figures, not asserted beyond the 
 The consumers are plain Channels: the clean close (4503) comes from the kit's harness that
 LiveServer serves (kit/harness/guards.py), the 503 from the API's decorator (mysite/api.py).
 """
+
 import asyncio
 import json
 import time
@@ -14,8 +15,16 @@ import time
 import pytest
 import websockets
 
-from live_support import (api_client, assert_no_traceback, fleet, issue_devices, none_online, online_map,
-                           start_server, wait_until)
+from live_support import (
+    api_client,
+    assert_no_traceback,
+    fleet,
+    issue_devices,
+    none_online,
+    online_map,
+    start_server,
+    wait_until,
+)
 
 LAYER_FAILED_CLOSE_CODE = 4503
 
@@ -53,16 +62,19 @@ async def test_redis_killed_gives_503_fast_and_the_bridge_recovers_without_resta
     credentials = issue_devices(server, 3, "fault")
     async with api_client(server, api_key) as api, fleet(server, credentials) as devices:
         assert (await api.post("/api/devices/fault-1/commands/", json={"data": 1})).status_code == 200
-        chat = await websockets.connect(f"{server.ws_url}/ws/chat/faults/", origin=f"http://127.0.0.1:{server.port}",
-                                        open_timeout=5)
+        chat = await websockets.connect(
+            f"{server.ws_url}/ws/chat/faults/", origin=f"http://127.0.0.1:{server.port}", open_timeout=5
+        )
         connects_before = [device.connects for device in devices]
 
         redis.kill()
         killed_at = time.monotonic()
         figures = {}
-        for name, path, body in [("push", "/api/devices/fault-1/messages/", {"data": 1}),
-                                 ("broadcast", "/api/broadcast/", {"data": 1}),
-                                 ("announcement", "/api/rooms/faults/announcements/", {"text": "hi"})]:
+        for name, path, body in [
+            ("push", "/api/devices/fault-1/messages/", {"data": 1}),
+            ("broadcast", "/api/broadcast/", {"data": 1}),
+            ("announcement", "/api/rooms/faults/announcements/", {"text": "hi"}),
+        ]:
             response, seconds = await timed(api.post(path, json=body))
             figures[name] = seconds
             assert response.status_code == 503, (name, response.text)
@@ -110,12 +122,16 @@ async def test_redis_killed_gives_503_fast_and_the_bridge_recovers_without_resta
         assert_no_traceback(server)
         await chat.close()  # still open with the fast variant; closed by the server otherwise
 
-    print(f"\n[fault figures] Redis killed: time to 503 push {figures['push'] * 1000:.0f} ms, broadcast "
-          f"{figures['broadcast'] * 1000:.0f} ms, announcement {figures['announcement'] * 1000:.0f} ms, command "
-          f"{figures['command'] * 1000:.0f} ms ({command_status}); sockets closed and presence offline "
-          f"{downtime:.1f} s after the kill")
-    print(f"[fault figures] Redis restarted: first command answered after {recover:.2f} s, all devices back "
-          f"and reached by a broadcast after {all_back:.2f} s, server never restarted")
+    print(
+        f"\n[fault figures] Redis killed: time to 503 push {figures['push'] * 1000:.0f} ms, broadcast "
+        f"{figures['broadcast'] * 1000:.0f} ms, announcement {figures['announcement'] * 1000:.0f} ms, command "
+        f"{figures['command'] * 1000:.0f} ms ({command_status}); sockets closed and presence offline "
+        f"{downtime:.1f} s after the kill"
+    )
+    print(
+        f"[fault figures] Redis restarted: first command answered after {recover:.2f} s, all devices back "
+        f"and reached by a broadcast after {all_back:.2f} s, server never restarted"
+    )
 
 
 async def test_chat_member_whose_send_fails_gets_a_clean_close(redis, server):
@@ -161,8 +177,10 @@ async def test_devices_come_back_on_their_own_after_a_server_restart(server, api
                 await command_until_ok(api, device_id, within=10)
             online = await online_map(api)
             assert all(online[device_id] for device_id, _ in credentials)
-        print(f"\n[fault figures] server {how}: devices back and answering {time.monotonic() - restarted_at:.2f} s "
-              "after the restart")
+        print(
+            f"\n[fault figures] server {how}: devices back and answering {time.monotonic() - restarted_at:.2f} s "
+            "after the restart"
+        )
 
 
 async def test_a_hung_redis_gives_503_within_5_s_not_a_hang(redis, server, api_key):
@@ -188,12 +206,17 @@ async def test_a_hung_redis_gives_a_command_503_within_5_s_not_its_whole_timeout
     import signal
 
     [(device_id, token)] = issue_devices(server, 1, "hung")
-    async with api_client(server, api_key) as api, websockets.connect(
-            f"{server.ws_url}/ws/devices/{device_id}/", additional_headers={"Authorization": f"Bearer {token}"}):
+    async with (
+        api_client(server, api_key) as api,
+        websockets.connect(
+            f"{server.ws_url}/ws/devices/{device_id}/", additional_headers={"Authorization": f"Bearer {token}"}
+        ),
+    ):
         os.kill(redis.process.pid, signal.SIGSTOP)
         try:
-            response, seconds = await timed(api.post(f"/api/devices/{device_id}/commands/",
-                                                     json={"data": "ping", "timeout": 30}))
+            response, seconds = await timed(
+                api.post(f"/api/devices/{device_id}/commands/", json={"data": "ping", "timeout": 30})
+            )
         finally:
             os.kill(redis.process.pid, signal.SIGCONT)
     assert response.status_code == 503 and "Redis" in response.json()["error"] and seconds < 5, (response.text, seconds)

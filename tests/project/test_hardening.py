@@ -3,6 +3,7 @@
 What the channel layer cannot carry and what is not standard JSON gets a 400 or an error frame;
 no 500, no debug page, no traceback in the server log; the sockets involved stay open.
 """
+
 import json
 import socket
 import sqlite3
@@ -18,8 +19,17 @@ from live_support import FAST_PRESENCE, assert_no_traceback, issue_devices, star
 
 RECEIVE_TIMEOUT = 5
 # Each one used to reach group_send (a 500, the receiving socket closed with 1011) or pass as non-JSON.
-UNCARRIABLE = ['18446744073709551616', '-9223372036854775809', '"\\ud800"', '{"\\udc00": 1}',
-               'NaN', '[Infinity]', '-Infinity', '1e400', '[' * 300 + ']' * 300]
+UNCARRIABLE = [
+    "18446744073709551616",
+    "-9223372036854775809",
+    '"\\ud800"',
+    '{"\\udc00": 1}',
+    "NaN",
+    "[Infinity]",
+    "-Infinity",
+    "1e400",
+    "[" * 300 + "]" * 300,
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +45,12 @@ def live(redis):
 
 
 def device_socket(server, device_id, token):
-    return connect(f"{server.ws_url}/ws/devices/{device_id}/", additional_headers={"Authorization": f"Bearer {token}"},
-                   open_timeout=5, close_timeout=2)
+    return connect(
+        f"{server.ws_url}/ws/devices/{device_id}/",
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=5,
+        close_timeout=2,
+    )
 
 
 def next_frame(sock):
@@ -52,8 +66,12 @@ def assert_error(response, status):
 def test_values_the_layer_cannot_carry_get_400_with_a_member_online(live, value):
     server, api, tokens = live
     with device_socket(server, "hard-1", tokens["hard-1"]) as device:
-        for path, field in (("/api/devices/hard-1/messages/", "data"), ("/api/devices/hard-1/commands/", "data"),
-                            ("/api/broadcast/", "data"), ("/api/rooms/lobby/announcements/", "text")):
+        for path, field in (
+            ("/api/devices/hard-1/messages/", "data"),
+            ("/api/devices/hard-1/commands/", "data"),
+            ("/api/broadcast/", "data"),
+            ("/api/rooms/lobby/announcements/", "text"),
+        ):
             body = '{"%s": %s}' % (field, value)
             assert_error(api.post(path, content=body, headers={"Content-Type": "application/json"}), 400)
         good = api.post("/api/devices/hard-1/messages/", json={"data": "still open"})
@@ -64,8 +82,11 @@ def test_values_the_layer_cannot_carry_get_400_with_a_member_online(live, value)
 def command_in_background(api, device_id, timeout=3):
     """POST .../commands/ in a thread (it waits for the device's reply): (thread, {"response": ...})."""
     result = {}
-    thread = threading.Thread(target=lambda: result.update(response=api.post(
-        f"/api/devices/{device_id}/commands/", json={"data": "ask", "timeout": timeout})))
+    thread = threading.Thread(
+        target=lambda: result.update(
+            response=api.post(f"/api/devices/{device_id}/commands/", json={"data": "ask", "timeout": timeout})
+        )
+    )
     thread.start()
     return thread, result
 
@@ -93,8 +114,10 @@ def test_a_command_timeout_counts_from_the_requests_arrival(live):
 def test_frames_the_layer_cannot_carry_get_an_error_frame(live, value):
     server, api, tokens = live
     origin = f"http://127.0.0.1:{server.port}"
-    with device_socket(server, "hard-2", tokens["hard-2"]) as device, \
-            connect(f"{server.ws_url}/ws/chat/lobby/", origin=origin, open_timeout=5) as chat:
+    with (
+        device_socket(server, "hard-2", tokens["hard-2"]) as device,
+        connect(f"{server.ws_url}/ws/chat/lobby/", origin=origin, open_timeout=5) as chat,
+    ):
         # A pending command, so that a reply frame would otherwise go through to the waiting view.
         thread, command = command_in_background(api, "hard-2")
         asked = next_frame(device)
@@ -126,8 +149,10 @@ def test_a_device_reply_of_nan_never_reaches_a_response(live):
 def chunked_post(server, path, key, size):
     """A raw chunked POST (no Content-Length); returns the status line's code."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
-                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
         body = b'{"data": "' + b"x" * size + b'"}'
         sock.sendall(head.encode() + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
         return int(sock.recv(200).split()[1])
@@ -160,10 +185,12 @@ def default_server(redis):
 
 def test_debug_is_off_unless_asked_no_debug_pages(default_server):
     server = default_server
-    answers = [httpx.get(server.http_url + "/nope/", timeout=10),
-               httpx.get(server.http_url + "/chat/%00/", timeout=10),
-               httpx.get(server.http_url + "/chat/", headers={"Host": "evil.example"}, timeout=10),
-               httpx.get(server.http_url + "/static/%2e%2e/mysite/settings.py", timeout=10)]
+    answers = [
+        httpx.get(server.http_url + "/nope/", timeout=10),
+        httpx.get(server.http_url + "/chat/%00/", timeout=10),
+        httpx.get(server.http_url + "/chat/", headers={"Host": "evil.example"}, timeout=10),
+        httpx.get(server.http_url + "/static/%2e%2e/mysite/settings.py", timeout=10),
+    ]
     assert [response.status_code for response in answers] == [404, 404, 400, 404]
     for response in answers:
         assert "Traceback" not in response.text and "DEBUG = True" not in response.text

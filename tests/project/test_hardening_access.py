@@ -2,6 +2,7 @@
 deleted; an API key replaced or deleted; a dashboard session logged out or its user deactivated),
 the dashboard's Origin is checked with its port, and logins are throttled (django-axes).
 Real daphne, real Redis; the seconds until the sockets close are printed."""
+
 import contextlib
 import json
 import time
@@ -47,8 +48,9 @@ def test_a_device_revoked_or_deleted_has_its_sockets_closed(server):
     (revoked, revoked_token), (deleted, deleted_token) = issue_devices(server, 2, "gone")
     figures = []
     for device_id, token, revoke in (
-            (revoked, revoked_token, lambda: server.manage("revoke_device", revoked)),
-            (deleted, deleted_token, lambda: orm(server, f"Device.objects.get(device_id='{deleted}').delete()"))):
+        (revoked, revoked_token, lambda: server.manage("revoke_device", revoked)),
+        (deleted, deleted_token, lambda: orm(server, f"Device.objects.get(device_id='{deleted}').delete()")),
+    ):
         url, headers = f"{server.ws_url}/ws/devices/{device_id}/", {"Authorization": f"Bearer {token}"}
         with connect(url, additional_headers=headers, open_timeout=5) as sock:
             figures.append(seconds_until_closed([sock], revoke))
@@ -78,26 +80,33 @@ def test_logging_out_then_a_user_change_closes_the_dashboard(server, change):
     with httpx.Client(base_url=server.http_url, timeout=10) as browser:
         cookie = session_cookie(server, username, password)  # a second session, in another "browser"
         browser.get("/devices/login/")
-        browser.post("/devices/login/", data={"username": username, "password": password,
-                                              "csrfmiddlewaretoken": browser.cookies["csrftoken"]})
+        browser.post(
+            "/devices/login/",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+        )
         own = f"sessionid={browser.cookies['sessionid']}"
         with dashboard(server, own, origin) as mine, dashboard(server, cookie, origin) as other:
             logout = lambda: browser.post("/devices/logout/", headers={"X-CSRFToken": browser.cookies["csrftoken"]})  # noqa: E731
             logged_out = seconds_until_closed([mine], logout)
             assert json.loads(other.recv(timeout=5))["type"] == "snapshot"  # another session stays
             other.ping().wait(5)
-            changed = seconds_until_closed([other], lambda: orm(
-                server, f"user = User.objects.get(username='{username}'); {change}; user.save()"))
+            changed = seconds_until_closed(
+                [other], lambda: orm(server, f"user = User.objects.get(username='{username}'); {change}; user.save()")
+            )
     print(f"\ndashboard closed {logged_out:.2f} s after logging out, {changed:.2f} s after {change}")
     assert_no_traceback(server)
 
 
 def test_a_new_token_closes_the_sockets_opened_with_the_old_one(server):
-    (device_id, old_token), = issue_devices(server, 1, "revoke")
+    ((device_id, old_token),) = issue_devices(server, 1, "revoke")
     url = f"{server.ws_url}/ws/devices/{device_id}/"
     with contextlib.ExitStack() as stack:
-        old = [stack.enter_context(connect(url, additional_headers={"Authorization": f"Bearer {old_token}"},
-                                           open_timeout=5)) for _ in range(2)]
+        old = [
+            stack.enter_context(
+                connect(url, additional_headers={"Authorization": f"Bearer {old_token}"}, open_timeout=5)
+            )
+            for _ in range(2)
+        ]
         started = time.monotonic()
         new_token = server.create_device(device_id)
         replaced = time.monotonic()
@@ -106,8 +115,10 @@ def test_a_new_token_closes_the_sockets_opened_with_the_old_one(server):
                 sock.recv(timeout=10)
             assert sock.close_code == REVOKED_CLOSE_CODE
         closed = time.monotonic()
-        print(f"\nold sockets closed {closed - replaced:.2f} s after create_device returned "
-              f"({replaced - started:.2f} s for the command itself)")
+        print(
+            f"\nold sockets closed {closed - replaced:.2f} s after create_device returned "
+            f"({replaced - started:.2f} s for the command itself)"
+        )
     with pytest.raises(websockets.InvalidStatus):  # the old token no longer opens anything
         with connect(url, additional_headers={"Authorization": f"Bearer {old_token}"}, open_timeout=5):
             pass
@@ -122,13 +133,20 @@ def staff_cookie(server):
 
 
 def dashboard(server, cookie, origin):
-    return connect(server.ws_url + "/ws/dashboard/", additional_headers={"Cookie": cookie}, origin=origin,
-                   open_timeout=5)
+    return connect(
+        server.ws_url + "/ws/dashboard/", additional_headers={"Cookie": cookie}, origin=origin, open_timeout=5
+    )
 
 
 def test_the_dashboard_refuses_another_port_on_the_same_host(server, staff_cookie):
-    for origin in (f"http://127.0.0.1:{server.port + 1}", "http://127.0.0.1:8888", "http://localhost:8888",
-                   f"http://localhost:{server.port}", f"https://127.0.0.1:{server.port}", "null"):
+    for origin in (
+        f"http://127.0.0.1:{server.port + 1}",
+        "http://127.0.0.1:8888",
+        "http://localhost:8888",
+        f"http://localhost:{server.port}",
+        f"https://127.0.0.1:{server.port}",
+        "null",
+    ):
         with pytest.raises(websockets.InvalidStatus) as refused:
             with dashboard(server, staff_cookie, origin):
                 pass
@@ -152,18 +170,25 @@ def test_a_trusted_origin_setting_admits_a_proxy_origin(redis):
 
 def test_wrong_passwords_are_throttled(server):
     password = "right-pass-1"
-    server.manage("shell", "-c", "from django.contrib.auth.models import User; "
-                                 f"User.objects.create_user('throttled', password='{password}', is_staff=True)")
+    server.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        f"User.objects.create_user('throttled', password='{password}', is_staff=True)",
+    )
     statuses = []
     with httpx.Client(base_url=server.http_url, timeout=10) as client:
         client.get("/devices/login/")
         token = client.cookies["csrftoken"]
         for attempt in range(8):
-            answer = client.post("/devices/login/", data={"username": "throttled", "password": f"wrong-{attempt}",
-                                                          "csrfmiddlewaretoken": token})
+            answer = client.post(
+                "/devices/login/",
+                data={"username": "throttled", "password": f"wrong-{attempt}", "csrfmiddlewaretoken": token},
+            )
             statuses.append(answer.status_code)
-        right = client.post("/devices/login/", data={"username": "throttled", "password": password,
-                                                     "csrfmiddlewaretoken": token})
+        right = client.post(
+            "/devices/login/", data={"username": "throttled", "password": password, "csrfmiddlewaretoken": token}
+        )
     print(f"\nlogin statuses for 8 wrong passwords: {statuses}; then the right one: {right.status_code}")
     # AXES_FAILURE_LIMIT = 5: four times the form again with its error; the fifth failure locks out.
     assert statuses == [200] * 4 + [429] * 4

@@ -2,6 +2,7 @@
 capacity (real daphne, real Redis): every push is either delivered or answered 503 with
 Retry-After, never a 202 that was silently dropped; a command's timeout is honoured within 1 s
 (the issue's promise, asserted). Figures printed."""
+
 import asyncio
 import json
 import time
@@ -22,8 +23,11 @@ COMMAND_TIMEOUT, COMMAND_SLACK = 2, 1  # issue 13: "command timeouts are honoure
 
 @pytest.fixture(scope="module")
 def server(redis):
-    live = LiveServer(redis_url=redis.url, layer_prefix=f"load{uuid.uuid4().hex[:6]}",
-                      env={**FAST_PRESENCE, "CHANNEL_LAYER_CAPACITY": str(CAPACITY)})
+    live = LiveServer(
+        redis_url=redis.url,
+        layer_prefix=f"load{uuid.uuid4().hex[:6]}",
+        env={**FAST_PRESENCE, "CHANNEL_LAYER_CAPACITY": str(CAPACITY)},
+    )
     yield live.start()
     live.close()
 
@@ -59,11 +63,18 @@ async def test_every_push_is_delivered_or_reported_as_not_queued(server):
     key = server.create_api_key("load")
     (target, token), (silent, silent_token) = issue_devices(server, 2, "load")
     headers = lambda token: {"Authorization": f"Bearer {token}"}  # noqa: E731
-    async with api_client(server, key, connections=CONCURRENT) as api, \
-            websockets.connect(f"{server.ws_url}/ws/devices/{target}/", additional_headers=headers(token),
-                               max_queue=None, open_timeout=5) as device, \
-            websockets.connect(f"{server.ws_url}/ws/devices/{silent}/", additional_headers=headers(silent_token),
-                               max_queue=None, open_timeout=5) as bystander:
+    async with (
+        api_client(server, key, connections=CONCURRENT) as api,
+        websockets.connect(
+            f"{server.ws_url}/ws/devices/{target}/", additional_headers=headers(token), max_queue=None, open_timeout=5
+        ) as device,
+        websockets.connect(
+            f"{server.ws_url}/ws/devices/{silent}/",
+            additional_headers=headers(silent_token),
+            max_queue=None,
+            open_timeout=5,
+        ) as bystander,
+    ):
         frames = []
         receiving = asyncio.ensure_future(collect(device, frames))
         limit = asyncio.Semaphore(CONCURRENT)
@@ -88,17 +99,21 @@ async def test_every_push_is_delivered_or_reported_as_not_queued(server):
     for response in refused:
         assert response.headers["Retry-After"].isdigit() and response.json()["not_queued"] == 1
     delivered = {frame["id"]: frame["data"] for frame in frames}
-    print(f"\n{PUSHES} pushes in {flood_seconds:.1f} s ({PUSHES / flood_seconds:.0f}/s), capacity {CAPACITY}: "
-          f"{len(queued)} answered 202 and delivered {len(delivered)}, {len(refused)} answered 503 (not queued); "
-          f"a command with a {COMMAND_TIMEOUT} s timeout got {command_response.status_code} after {command_seconds:.1f} s; "
-          f"a push to a bystander device got {aside_status}"
-          + (f", arrived after {aside_seconds:.2f} s" if aside_seconds is not None else " (not queued)"))
+    print(
+        f"\n{PUSHES} pushes in {flood_seconds:.1f} s ({PUSHES / flood_seconds:.0f}/s), capacity {CAPACITY}: "
+        f"{len(queued)} answered 202 and delivered {len(delivered)}, {len(refused)} answered 503 (not queued); "
+        f"a command with a {COMMAND_TIMEOUT} s timeout got {command_response.status_code} "
+        f"after {command_seconds:.1f} s; "
+        f"a push to a bystander device got {aside_status}"
+        + (f", arrived after {aside_seconds:.2f} s" if aside_seconds is not None else " (not queued)")
+    )
     assert delivered == queued  # every 202 arrived, exactly once, with its data; nothing else did
     assert len(frames) == len(delivered)
     assert command_response.status_code in (503, 504), command_response.text
     assert command_seconds < COMMAND_TIMEOUT + COMMAND_SLACK, (
         f"a command with a {COMMAND_TIMEOUT} s timeout was answered after {command_seconds:.1f} s under the flood: "
-        f"the promise is within {COMMAND_SLACK} s of its timeout")
+        f"the promise is within {COMMAND_SLACK} s of its timeout"
+    )
     assert aside_status in (202, 503)  # and a 202 arrived (bystander_push waited for it)
     if not server.fast:
         # The fast variant has no inbox to overflow in front of a device that reads: its hub writes each

@@ -4,6 +4,7 @@ A client that never reads is closed once SEND_LIMIT bytes wait for it; a client 
 finishes its request head is cut after the header timeout; SIGTERM sends every socket a close
 frame (1001). Figures (memory, times) are printed, not asserted.
 """
+
 import asyncio
 import base64
 import contextlib
@@ -29,16 +30,27 @@ PUSHES = 500  # 30 MB for a client that reads none of it: far past the limit and
 
 @pytest.fixture(scope="module")
 def server(redis):
-    live = LiveServer(redis_url=redis.url, layer_prefix=f"limits{uuid.uuid4().hex[:6]}",
-                      env={**FAST_PRESENCE, "KIT_SEND_LIMIT_BYTES": str(SEND_LIMIT),
-                           "KIT_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT)})
+    live = LiveServer(
+        redis_url=redis.url,
+        layer_prefix=f"limits{uuid.uuid4().hex[:6]}",
+        env={
+            **FAST_PRESENCE,
+            "KIT_SEND_LIMIT_BYTES": str(SEND_LIMIT),
+            "KIT_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
+        },
+    )
     yield live.start()
     live.close()
 
 
 def device_socket(server, device_id, token, **options):
-    return connect(f"{server.ws_url}/ws/devices/{device_id}/", additional_headers={"Authorization": f"Bearer {token}"},
-                   open_timeout=5, close_timeout=2, **options)
+    return connect(
+        f"{server.ws_url}/ws/devices/{device_id}/",
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=5,
+        close_timeout=2,
+        **options,
+    )
 
 
 def never_reading_device(server, device_id, token):
@@ -52,9 +64,11 @@ def never_reading_device(server, device_id, token):
     sock.settimeout(10)
     sock.connect(("127.0.0.1", server.port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(f"GET /ws/devices/{device_id}/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
-                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                 f"Authorization: Bearer {token}\r\n\r\n".encode())
+    sock.sendall(
+        f"GET /ws/devices/{device_id}/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n".encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)  # byte by byte: nothing past the head is read
@@ -83,16 +97,20 @@ async def push_many(server, device_id, count, size):
 def test_a_socket_that_never_reads_is_closed_and_others_are_served(server):
     (slow_id, slow_token), (other_id, other_token) = issue_devices(server, 2, "slow")
     rss = psutil.Process(server.process.pid).memory_info().rss
-    with contextlib.closing(never_reading_device(server, slow_id, slow_token)) as slow, \
-            device_socket(server, other_id, other_token) as other:
+    with (
+        contextlib.closing(never_reading_device(server, slow_id, slow_token)) as slow,
+        device_socket(server, other_id, other_token) as other,
+    ):
         asyncio.run(push_many(server, slow_id, PUSHES, PUSH_BYTES))
         time.sleep(1)  # let the server work through its inbox
         grown = psutil.Process(server.process.pid).memory_info().rss - rss
         asyncio.run(push_many(server, other_id, 1, 10))
         assert json.loads(other.recv(timeout=10))["data"] == "x" * 10
         read = read_until_cut(slow, 15)  # what got through, then the end: no endless stream
-        print(f"\nslow reader cut after {read / 2**20:.1f} MiB of {PUSHES * PUSH_BYTES / 2**20:.0f} MiB pushed; server "
-              f"memory grew {grown / 2**20:.1f} MiB (send limit {SEND_LIMIT / 2**20:.0f} MiB)")
+        print(
+            f"\nslow reader cut after {read / 2**20:.1f} MiB of {PUSHES * PUSH_BYTES / 2**20:.0f} MiB pushed; server "
+            f"memory grew {grown / 2**20:.1f} MiB (send limit {SEND_LIMIT / 2**20:.0f} MiB)"
+        )
         assert read < PUSHES * PUSH_BYTES / 2
     assert_no_traceback(server)
 
@@ -129,9 +147,12 @@ def test_sigterm_closes_every_socket_with_1001(redis):
         live.start()
         credentials = issue_devices(live, 2, "term")
         origin = f"http://127.0.0.1:{live.port}"
-        with device_socket(live, *credentials[0]) as first, device_socket(live, *credentials[1]) as second, \
-                connect(f"{live.ws_url}/ws/chat/term/", origin=origin, open_timeout=5) as chat, \
-                connect(f"{live.ws_url}/ws/echo/", open_timeout=5) as echo:
+        with (
+            device_socket(live, *credentials[0]) as first,
+            device_socket(live, *credentials[1]) as second,
+            connect(f"{live.ws_url}/ws/chat/term/", origin=origin, open_timeout=5) as chat,
+            connect(f"{live.ws_url}/ws/echo/", open_timeout=5) as echo,
+        ):
             live.stop()  # SIGTERM
             for sock in (first, second, chat, echo):
                 with pytest.raises(websockets.ConnectionClosed):

@@ -1,4 +1,5 @@
 """`python manage.py runserver` prints each log line once (Django's and daphne's, not again via root)."""
+
 import os
 import subprocess
 import sys
@@ -29,14 +30,25 @@ def test_runserver_prints_every_log_line_once(tmp_path):
     env["DJANGO_DB_PATH"] = str(tmp_path / "db.sqlite3")
     log = tmp_path / "runserver.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=PROJECT_DIR,
-                                  env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             assert wait_until_serving(f"http://127.0.0.1:{port}/chat/", server).status_code == 200
             assert httpx.get(f"http://127.0.0.1:{port}/no-such-page/", timeout=5).status_code == 404
         finally:
             stop_process_group(server)
     lines = log.read_text().splitlines()
-    for expected in ("Watching for file changes", "HTTP GET /chat/ 200", "Not Found: /no-such-page/",
-                     "HTTP GET /no-such-page/ 404", "Channel layer: InMemoryChannelLayer"):
+    for expected in (
+        "Watching for file changes",
+        "HTTP GET /chat/ 200",
+        "Not Found: /no-such-page/",
+        "HTTP GET /no-such-page/ 404",
+        "Channel layer: InMemoryChannelLayer",
+    ):
         assert len([line for line in lines if expected in line]) == 1, (expected, lines)

@@ -1,12 +1,21 @@
 """Presence when one of two server processes (one Redis, one database) is SIGKILLed without running
 disconnect: its rows are no longer refreshed and expire after the TTL; they come back when it restarts.
 (Pushes, commands and presence across two healthy processes: tests/project/test_scaling.py.)"""
+
 import time
 
 import pytest
 
-from live_support import (FAST_PRESENCE, api_client, fleet, issue_devices, none_online, online_map, start_server,
-                           wait_until)
+from live_support import (
+    FAST_PRESENCE,
+    api_client,
+    fleet,
+    issue_devices,
+    none_online,
+    online_map,
+    start_server,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +52,10 @@ async def test_a_killed_servers_devices_expire_and_come_back_when_it_restarts(se
         assert response.status_code == 200
         back_after = time.monotonic() - restarted_at
     ttl = float(FAST_PRESENCE["PRESENCE_TTL_SECONDS"])
-    print(f"\n[presence figures] server SIGKILLed: its devices shown offline by the other process after "
-          f"{expired_after:.2f} s (TTL {ttl:g} s); back online {back_after:.2f} s after its restart")
+    print(
+        f"\n[presence figures] server SIGKILLed: its devices shown offline by the other process after "
+        f"{expired_after:.2f} s (TTL {ttl:g} s); back online {back_after:.2f} s after its restart"
+    )
 
 
 async def _all_online(api, credentials):

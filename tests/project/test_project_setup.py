@@ -1,4 +1,5 @@
 """The project as a newcomer meets it: runserver without Redis, settings, compose, pins."""
+
 import os
 import re
 import shutil
@@ -20,11 +21,23 @@ def project_env(tmp_path, **extra):
 
 def test_runserver_without_redis_says_in_memory_and_serves_http_and_websocket(tmp_path):
     env = project_env(tmp_path)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=PROJECT_DIR, env=env, check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=PROJECT_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     port = free_port()
-    server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-                              cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline, page = time.monotonic() + 30, None
         while time.monotonic() < deadline and page is None:
@@ -54,14 +67,27 @@ def test_runserver_without_redis_says_in_memory_and_serves_http_and_websocket(tm
 def test_settings_pick_redis_when_redis_url_is_set(tmp_path):
     code = "from django.conf import settings; print(settings.CHANNEL_LAYERS['default']['BACKEND'])"
     env = project_env(tmp_path, REDIS_URL="redis://127.0.0.1:6379/3", DJANGO_SETTINGS_MODULE="mysite.settings")
-    out = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=PROJECT_DIR, env=env,
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert out.strip() == "channels_redis.core.RedisChannelLayer"
 
 
 def test_migrations_match_the_models(tmp_path):
-    result = subprocess.run([sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
-                            cwd=PROJECT_DIR, env=project_env(tmp_path), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=PROJECT_DIR,
+        env=project_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -89,8 +115,13 @@ def test_docker_compose_file_is_valid_with_a_current_redis():
         if os.environ.get("CI"):  # .ci/run installs docker-compose, so in CI this always runs
             pytest.fail(message)
         pytest.skip(message)
-    result = subprocess.run([*command, "-f", str(REPO_DIR / "docker-compose.yml"), "config"], capture_output=True,
-                            text=True, timeout=60, cwd=REPO_DIR)
+    result = subprocess.run(
+        [*command, "-f", str(REPO_DIR / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_DIR,
+    )
     assert result.returncode == 0, result.stderr
     config = result.stdout
     for service in ("redis:", "web:", "lab:"):

@@ -5,6 +5,7 @@ Values include what the channel layer cannot carry (integers beyond 64 bits, lon
 nesting past mysite/wire.py's limit) and what is not standard JSON (NaN, Infinity): json.dumps
 writes them (surrogates as \\ud800 escapes), the server must refuse them with a 400 or an error frame.
 """
+
 import json
 import math
 
@@ -20,32 +21,41 @@ from live_support import assert_no_traceback, issue_devices, own_redis, start_se
 
 from mysite.wire import MAX_DEPTH  # noqa: E402  (live_support puts project/ on sys.path)
 
-EXAMPLES = settings(max_examples=60, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+EXAMPLES = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 RECEIVE_TIMEOUT = 5
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)  # sendable as UTF-8
 any_text = text | st.text(max_size=20)  # lone surrogates too: json.dumps escapes them as \ud800
 big_ints = st.integers(min_value=-(2**70), max_value=2**70) | st.sampled_from([2**64, 2**64 - 1, -(2**63) - 1])
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | big_ints | st.floats() | any_text,
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
-                           max_leaves=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | big_ints | st.floats() | any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+    max_leaves=12,
+)
 # Values the server must refuse, alone or inside lists and objects.
 uncarriable = st.recursive(
     st.sampled_from([2**64, -(2**63) - 1, math.nan, math.inf, -math.inf])
     | st.text(alphabet=st.characters(categories=["Cs"]), min_size=1, max_size=3),
     lambda inner: st.lists(inner, min_size=1, max_size=3) | st.dictionaries(any_text, inner, min_size=1, max_size=3),
-    max_leaves=4)
+    max_leaves=4,
+)
 # [[[...]]] nested up to a few hundred levels deep (refused past wire.MAX_DEPTH) or thousands deep (past
 # json's recursion limit).
 deeply_nested = (st.integers(min_value=200, max_value=400) | st.integers(min_value=3_000, max_value=30_000)).map(
-    lambda depth: "[" * depth + "]" * depth)
+    lambda depth: "[" * depth + "]" * depth
+)
 # Bodies: raw bytes, any JSON, and objects whose known keys hold values of any type.
 bodies = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda value: json.dumps(value).encode()),
-    st.fixed_dictionaries({}, optional={"data": json_values, "timeout": json_values, "text": json_values})
-    .map(lambda value: json.dumps(value).encode()),
+    st.fixed_dictionaries({}, optional={"data": json_values, "timeout": json_values, "text": json_values}).map(
+        lambda value: json.dumps(value).encode()
+    ),
     st.just(b'{"data": "' + b"x" * 70_000 + b'"}'),  # over 64 KiB: 413
     st.fixed_dictionaries({"data": uncarriable, "text": uncarriable}).map(lambda value: json.dumps(value).encode()),
     deeply_nested.map(lambda nested: ('{"data": %s, "text": %s}' % (nested, nested)).encode()[:65_000]),
@@ -69,8 +79,12 @@ def live():
 
 
 def device_socket(server, device_id, token):
-    return connect(f"{server.ws_url}/ws/devices/{device_id}/", additional_headers={"Authorization": f"Bearer {token}"},
-                   open_timeout=5, close_timeout=2)
+    return connect(
+        f"{server.ws_url}/ws/devices/{device_id}/",
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=5,
+        close_timeout=2,
+    )
 
 
 def assert_clear_response(response):
@@ -91,9 +105,14 @@ def receive_until(sock, frame_id):
 
 def test_http_bodies_never_give_500_and_bystander_devices_are_undisturbed(live):
     server, api, tokens = live
-    paths = ["/api/devices/prop-1/messages/", "/api/devices/prop-1/commands/", "/api/broadcast/",
-             "/api/rooms/props/announcements/", "/api/devices/nobody/messages/",
-             "/api/devices/prop-3/messages/"]  # online: a value the layer cannot carry must not reach it
+    paths = [
+        "/api/devices/prop-1/messages/",
+        "/api/devices/prop-1/commands/",
+        "/api/broadcast/",
+        "/api/rooms/props/announcements/",
+        "/api/devices/nobody/messages/",
+        "/api/devices/prop-3/messages/",
+    ]  # online: a value the layer cannot carry must not reach it
     with device_socket(server, "prop-3", tokens["prop-3"]) as bystander:
 
         @EXAMPLES
@@ -120,8 +139,10 @@ device_frames = st.one_of(
     text,
     st.binary(max_size=100),
     json_values.map(json.dumps),
-    st.fixed_dictionaries({"type": st.sampled_from(["reply", "command", "message"]) | text},
-                          optional={"id": json_values, "data": json_values}).map(json.dumps),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["reply", "command", "message"]) | text},
+        optional={"id": json_values, "data": json_values},
+    ).map(json.dumps),
     deeply_nested.map(lambda nested: '{"type": "reply", "id": "x", "data": %s}' % nested),
     uncarriable.map(lambda value: json.dumps({"type": "reply", "id": "x", "data": value})),
 )
@@ -129,8 +150,10 @@ device_frames = st.one_of(
 
 def test_device_frames_get_an_error_frame_and_the_socket_stays_open(live):
     server, api, tokens = live
-    with device_socket(server, "prop-2", tokens["prop-2"]) as device, \
-            device_socket(server, "prop-3", tokens["prop-3"]) as bystander:
+    with (
+        device_socket(server, "prop-2", tokens["prop-2"]) as device,
+        device_socket(server, "prop-3", tokens["prop-3"]) as bystander,
+    ):
 
         @EXAMPLES
         @given(frame=device_frames)
@@ -147,7 +170,8 @@ def test_device_frames_get_an_error_frame_and_the_socket_stays_open(live):
         for sock, device_id in ((device, "prop-2"), (bystander, "prop-3")):  # both still served
             response = api.post(f"/api/devices/{device_id}/messages/", json={"data": "after"})
             assert receive_until(sock, response.json()["id"]) == [
-                {"type": "message", "id": response.json()["id"], "data": "after"}]
+                {"type": "message", "id": response.json()["id"], "data": "after"}
+            ]
     assert_no_traceback(server)
 
 

@@ -4,6 +4,7 @@ A device on process A gets what is POSTed to process B; a chat room spans both p
 presence agrees on both. Real Redis, real daphne, real sockets; every wait is bounded.
 A process killed outright is tests/project/test_presence_processes.py's subject.
 """
+
 import asyncio
 import json
 import uuid
@@ -61,13 +62,16 @@ async def online_on(server, api_key, device_id):
 
 
 def test_two_processes_really_are_two(cluster):
-    """Seen from the operating system: two live server processes (daphne run by kit.serving.daphne_limited, or with KIT_SERVED=fast
-    uvicorn run by kit.fast.serve), each listening on its own port, both pointed at the one database file and the
-    one layer prefix."""
+    """Seen from the operating system: two live server processes (daphne run by kit.serving.daphne_limited, or with
+    KIT_SERVED=fast uvicorn run by kit.fast.serve), each listening on its own port, both pointed at the one database
+    file and the one layer prefix."""
     ports, environments = set(), []
     for server in cluster.servers:
         process = psutil.Process(server.process.pid)
-        assert process.is_running() and ("kit.fast.serve" if server.fast else "kit.serving.daphne_limited") in process.cmdline()
+        assert (
+            process.is_running()
+            and ("kit.fast.serve" if server.fast else "kit.serving.daphne_limited") in process.cmdline()
+        )
         listening = {c.laddr.port for c in process.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
         assert listening == {server.port}
         ports |= listening

@@ -1,6 +1,7 @@
 """The device simulator: its pieces, and the `simulate_devices` command line that `make demo`,
 the dashboard and notebook 04 rely on (devices created in the project's database, one line per
 event, commands answered with the contract's reply, a clean exit on SIGTERM)."""
+
 import signal
 import subprocess
 import sys
@@ -27,7 +28,10 @@ def test_urls_and_reply_frame():
     assert ws_base_url("https://example.org") == "wss://example.org"
     assert ws_base_url("ws://127.0.0.1:9") == "ws://127.0.0.1:9"
     assert reply_frame("sim-1", {"type": "command", "id": "x", "data": [1]}) == {
-        "type": "reply", "id": "x", "data": {"ok": True, "device": "sim-1", "echo": [1]}}
+        "type": "reply",
+        "id": "x",
+        "data": {"ok": True, "device": "sim-1", "echo": [1]},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +64,25 @@ def test_simulate_devices_command_line(server, tmp_path):
     key = server.create_api_key("cli")
     log_path = tmp_path / "simulator.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "manage.py", "simulate_devices", "--url", server.http_url,
-                                    "--count", "2", "--prefix", "cli", "--reply-delay", "0.1"],
-                                   cwd=server.project_dir, env=server.env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "simulate_devices",
+                "--url",
+                server.http_url,
+                "--count",
+                "2",
+                "--prefix",
+                "cli",
+                "--reply-delay",
+                "0.1",
+            ],
+            cwd=server.project_dir,
+            env=server.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         api = httpx.Client(base_url=server.http_url, headers={"Authorization": f"Bearer {key}"}, timeout=15)
         wait_for_lines(log_path, {"cli-1: connected", "cli-2: connected"})
@@ -80,13 +100,24 @@ def test_simulate_devices_command_line(server, tmp_path):
         if process.poll() is None:
             process.kill()
     lines = log_path.read_text().splitlines()
-    for expected in ("cli-1: connected", "cli-2: connected", f"cli-2: command {response.json()['id']} answered",
-                     "cli-1: disconnected (code 1000, normal)", "stopped"):
+    for expected in (
+        "cli-1: connected",
+        "cli-2: connected",
+        f"cli-2: command {response.json()['id']} answered",
+        "cli-1: disconnected (code 1000, normal)",
+        "stopped",
+    ):
         assert expected in lines, lines
     assert any(line.startswith("cli-1: message ") and '"hi"' in line for line in lines), lines
 
 
 def test_simulate_devices_refuses_bad_arguments(server):
-    result = subprocess.run([sys.executable, "manage.py", "simulate_devices", "--count", "0"], cwd=server.project_dir,
-                            env=server.env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "simulate_devices", "--count", "0"],
+        cwd=server.project_dir,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0 and "--count" in result.stderr

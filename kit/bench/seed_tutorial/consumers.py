@@ -1,5 +1,6 @@
 # kit/bench/seed_tutorial/consumers.py
 """The seed's ConnectionConsumer (sync), and the same consumer written async for comparison."""
+
 import json
 
 from asgiref.sync import async_to_sync

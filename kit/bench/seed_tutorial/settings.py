@@ -1,5 +1,6 @@
 # kit/bench/seed_tutorial/settings.py
 """Settings of `django-admin startproject`, trimmed; the layer is picked by BENCH_LAYER."""
+
 import os
 
 SECRET_KEY = "bench-only-not-secret"
@@ -25,7 +26,13 @@ LAYER = os.environ.get("BENCH_LAYER", "redis")  # redis | pubsub | memory
 if LAYER == "memory":
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
-    backend = {"redis": "channels_redis.core.RedisChannelLayer",
-               "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer"}[LAYER]
-    CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {
-        "hosts": [REDIS_URL], "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "seed")}}}
+    backend = {
+        "redis": "channels_redis.core.RedisChannelLayer",
+        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    }[LAYER]
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": backend,
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "seed")},
+        }
+    }

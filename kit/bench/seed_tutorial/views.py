@@ -1,5 +1,6 @@
 # kit/bench/seed_tutorial/views.py
 """The seed's view: a sync view that pushes with async_to_sync(channel_layer.group_send)."""
+
 import json
 
 from asgiref.sync import async_to_sync

@@ -3,6 +3,7 @@
 One test runs `--check` on the committed notebooks (the guard itself); one runs the command line on a
 broken copy (exit status, one DRIFT line per problem, --write repairs). The rest each break one thing
 in a copy and call the module's functions, so each names exactly what it checks."""
+
 import shutil
 import subprocess
 import sys
@@ -18,8 +19,9 @@ GROWING_FILE = "project/devices/consumers.py"  # written in notebook 03, grown i
 
 
 def run_nbsync(*args):
-    return subprocess.run([sys.executable, "-m", "kit.authoring.nbsync", *args], cwd=REPO_DIR,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kit.authoring.nbsync", *args], cwd=REPO_DIR, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture
@@ -97,7 +99,8 @@ def test_an_edited_final_cell_is_drift_reported_at_its_first_differing_line(copi
     cell.source = "\n".join(lines)
     nbformat.write(notebook, path)
     assert problems_of(notebooks, project) == [
-        f"{path.name} cell {index}: differs from project/echo/consumers.py (first at line 3)"]
+        f"{path.name} cell {index}: differs from project/echo/consumers.py (first at line 3)"
+    ]
 
 
 def test_an_earlier_version_of_a_growing_file_may_differ_but_must_compile(copies):
@@ -126,7 +129,8 @@ def test_a_committed_output_or_execution_count_is_a_problem(copies, leftover):
         code.execution_count = 7
     nbformat.write(notebook, path)
     assert problems_of(notebooks, project) == [
-        f"{path.name} cell {index}: has outputs or an execution count (commit without outputs)"]
+        f"{path.name} cell {index}: has outputs or an execution count (commit without outputs)"
+    ]
 
 
 def test_a_cell_naming_a_missing_file_is_reported(copies):
@@ -136,7 +140,8 @@ def test_a_cell_naming_a_missing_file_is_reported(copies):
     notebook.cells.append(nbformat.v4.new_code_cell("# project/echo/nowhere.py\nx = 1"))
     nbformat.write(notebook, path)
     assert problems_of(notebooks, project) == [
-        f"{path.name} cell {len(notebook.cells) - 1}: project/echo/nowhere.py does not exist"]
+        f"{path.name} cell {len(notebook.cells) - 1}: project/echo/nowhere.py does not exist"
+    ]
 
 
 def test_write_regenerates_only_final_cells_strips_outputs_and_then_changes_nothing(copies):
@@ -163,8 +168,11 @@ def test_write_regenerates_only_final_cells_strips_outputs_and_then_changes_noth
 def test_every_notebook_project_cell_names_an_existing_file():
     """Earlier versions too (the check compares only final cells with their files)."""
     paths = nbsync.notebooks(NOTEBOOKS_DIR)
-    cells = [(path.name, relative) for path in paths
-             for _i, _c, relative in nbsync.project_cells(nbformat.read(path, as_version=4))]
+    cells = [
+        (path.name, relative)
+        for path in paths
+        for _i, _c, relative in nbsync.project_cells(nbformat.read(path, as_version=4))
+    ]
     assert ("01_echo_consumer.ipynb", "project/echo/consumers.py") in cells
     for name, relative in cells:
         assert (REPO_DIR / relative).is_file(), f"{name}: {relative}"

@@ -1,5 +1,6 @@
 """The starter generator cannot drift from the source: markers matched, no solution left,
 stubs that import, notebook cells equal to the copy's files, hidden tests left out."""
+
 import subprocess
 import sys
 
@@ -19,8 +20,11 @@ def copy(tmp_path_factory):
 
 def test_every_marked_source_file_is_stubbed(copy):
     dest, stubbed = copy
-    marked = {path.relative_to(REPO_DIR).as_posix() for path in (REPO_DIR / "project").rglob("*.py")
-              if "__pycache__" not in path.parts and "### BEGIN SOLUTION" in path.read_text()}
+    marked = {
+        path.relative_to(REPO_DIR).as_posix()
+        for path in (REPO_DIR / "project").rglob("*.py")
+        if "__pycache__" not in path.parts and "### BEGIN SOLUTION" in path.read_text()
+    }
     assert marked, "the reference project has no solution regions"
     assert marked <= set(stubbed), f"not stubbed: {marked - set(stubbed)}"
     for relative, count in stubbed.items():
@@ -38,7 +42,7 @@ def test_stubs_say_todo_and_keep_the_modules_importable(copy):
     for relative in stubbed:
         if relative.endswith(".py"):
             text = (dest / relative).read_text()
-            assert "NotImplementedError(\"TODO step" in text, relative
+            assert 'NotImplementedError("TODO step' in text, relative
             compile(text, relative, "exec")
     echo = (dest / "project/echo/consumers.py").read_text()
     assert "await self.accept()" not in echo and "accept the handshake" in echo
@@ -47,11 +51,22 @@ def test_stubs_say_todo_and_keep_the_modules_importable(copy):
 def test_hidden_tests_and_kit_self_tests_stay_out(copy):
     dest, _ = copy
     assert not list(dest.rglob("*_hidden.py"))
-    assert not (dest / "tests/kit/grading/test_grader.py").exists() and not (dest / "tests/kit/grading/fixtures").exists()
-    assert sorted(p.name for p in (dest / "tests/grading").glob("test_step*.py")) == \
-        sorted(p.name for p in (REPO_DIR / "tests/grading").glob("test_step*.py") if not p.name.endswith("_hidden.py"))
-    for name in ["Makefile", "README.md", "requirements.txt", "pytest.ini", "docker-compose.yml", "Dockerfile",
-                 "kit/grading/grade.py", "project/manage.py"]:
+    assert (
+        not (dest / "tests/kit/grading/test_grader.py").exists() and not (dest / "tests/kit/grading/fixtures").exists()
+    )
+    assert sorted(p.name for p in (dest / "tests/grading").glob("test_step*.py")) == sorted(
+        p.name for p in (REPO_DIR / "tests/grading").glob("test_step*.py") if not p.name.endswith("_hidden.py")
+    )
+    for name in [
+        "Makefile",
+        "README.md",
+        "requirements.txt",
+        "pytest.ini",
+        "docker-compose.yml",
+        "Dockerfile",
+        "kit/grading/grade.py",
+        "project/manage.py",
+    ]:
         assert (dest / name).is_file(), name
 
 
@@ -62,33 +77,57 @@ def test_notebook_cells_equal_the_copys_files_and_have_no_outputs(copy):
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None
-    nbsync = subprocess.run([sys.executable, "-m", "kit.authoring.nbsync", "--check", "--notebooks", str(dest / "notebooks"),
-                             "--project", str(dest / "project")], cwd=REPO_DIR, capture_output=True, text=True, timeout=60)
+    nbsync = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kit.authoring.nbsync",
+            "--check",
+            "--notebooks",
+            str(dest / "notebooks"),
+            "--project",
+            str(dest / "project"),
+        ],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert nbsync.returncode == 0, nbsync.stdout + nbsync.stderr
 
 
 def test_the_copys_django_project_passes_its_checks(copy, tmp_path):
     dest, _ = copy
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=dest / "project", capture_output=True, text=True,
-                            timeout=60, env={"DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"), "PATH": "/usr/bin:/bin",
-                                             "PYTHONDONTWRITEBYTECODE": "1"})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=dest / "project",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"), "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("a\n    ### BEGIN SOLUTION\nb\n", "without END"),
-    ("a\n    ### END SOLUTION\n", "without BEGIN"),
-    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "inside another"),
-    ("x = 1  ### BEGIN SOLUTION\n", "alone on its line"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("a\n    ### BEGIN SOLUTION\nb\n", "without END"),
+        ("a\n    ### END SOLUTION\n", "without BEGIN"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "inside another"),
+        ("x = 1  ### BEGIN SOLUTION\n", "alone on its line"),
+    ],
+)
 def test_unmatched_markers_are_refused(text, problem):
     with pytest.raises(starter.StarterError, match=problem):
         starter.stub(text, "broken.py")
 
 
 def test_a_stub_keeps_indentation_and_outside_functions_is_a_pass():
-    source = ("def f():\n    \"\"\"Say hi.\"\"\"\n    ### BEGIN SOLUTION\n    return 'hi'\n    ### END SOLUTION\n"
-              "\nif True:\n    ### BEGIN SOLUTION\n    x = 1\n    ### END SOLUTION\n")
+    source = (
+        'def f():\n    """Say hi."""\n    ### BEGIN SOLUTION\n    return \'hi\'\n    ### END SOLUTION\n'
+        "\nif True:\n    ### BEGIN SOLUTION\n    x = 1\n    ### END SOLUTION\n"
+    )
     text, count = starter.stub(source, "example.py")
     assert count == 2
     assert '    raise NotImplementedError("TODO, f: Say hi.")' in text
@@ -113,21 +152,37 @@ def test_a_learner_running_the_starters_notebook_01_reads_plain_not_done_message
 
     dest, _ = copy
     notebook = nbformat.read(dest / "notebooks" / "01_echo_consumer.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=60, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(dest / "notebooks")}}).execute()
-    printed = "\n".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                        for output in cell.get("outputs", []) if output.output_type == "stream")
+    NotebookClient(
+        notebook,
+        timeout=60,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(dest / "notebooks")}},
+    ).execute()
+    printed = "\n".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.output_type == "stream"
+    )
     assert "The server refused the WebSocket handshake (HTTP 403)" in printed
     assert "TODO step 1, EchoConsumer.connect" in printed  # the server's "not done yet" line, shown in the cell
     assert "Not done yet: TODO step 1" in printed  # the in-kernel communicator test hits the stub too
-    errors = [output for cell in notebook.cells if cell.cell_type == "code"
-              for output in cell.get("outputs", []) if output.output_type == "error"]
+    errors = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.output_type == "error"
+    ]
     assert all(error.ename != "NotImplementedError" for error in errors), "a stub showed up as a traceback"
 
 
 def test_a_file_that_grows_over_notebooks_is_checked_by_its_last_cell_and_stubbed_in_every_cell(tmp_path):
     """nbsync's last-cell rule: 02's cell holds project/devices/x.py; 01's is an earlier version,
     kept as written (it must compile) and stubbed like any other cell."""
+
     def notebook(path, source):
         node = nbformat.v4.new_notebook()
         node.cells = [nbformat.v4.new_code_cell(source)]

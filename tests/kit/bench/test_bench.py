@@ -3,6 +3,7 @@
 Checks the JSON report's shape and that every figure is a positive number. Speed is never
 asserted: the figures and the goals' met/MISSED are printed for people to read (docs/bench.md).
 """
+
 import asyncio
 import json
 import math
@@ -31,12 +32,35 @@ def quick_run(redis_url, tmp_path_factory):
     docs.write_text((REPO_DIR / "docs" / "bench.md").read_text())
     readme.write_text((REPO_DIR / "README.md").read_text())
     # --profile and --hops: the full run's explanations (py-spy, hop timing) are exercised here too.
-    command = [sys.executable, "-m", "kit.bench", "--quick", "--progress", "off", "--out", str(out),
-               "--profile", "kit", "--hops", "20", "--passes", "3", "--write-docs", str(docs),
-               "--write-summary", str(readme)]
-    result = subprocess.run(command,
-                            cwd=REPO_DIR, env={**os.environ, "REDIS_URL": redis_url}, capture_output=True,
-                            text=True, timeout=240, stdin=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "kit.bench",
+        "--quick",
+        "--progress",
+        "off",
+        "--out",
+        str(out),
+        "--profile",
+        "kit",
+        "--hops",
+        "20",
+        "--passes",
+        "3",
+        "--write-docs",
+        str(docs),
+        "--write-summary",
+        str(readme),
+    ]
+    result = subprocess.run(
+        command,
+        cwd=REPO_DIR,
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout, json.loads(out.read_text()), docs.read_text() + readme.read_text()
 
@@ -98,10 +122,17 @@ def test_ratios_to_both_floors_are_taken_pass_by_pass(quick_run):
 def test_the_issues_goals_are_reported_not_asserted(quick_run):
     _, report, _ = quick_run
     goals = report["targets"]
-    assert set(goals) == {"latency_p50_ms", "latency_p99_ms", "fanout_per_s", "command_rtt_p50_ms",
-                          "memory_per_connection_kib"}
+    assert set(goals) == {
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "fanout_per_s",
+        "command_rtt_p50_ms",
+        "memory_per_connection_kib",
+    }
     kit, redis_floor = report["spread"]["kit"], report["spread"]["floor-redis"]
-    command = sorted(a / b for a, b in zip(kit["command_rtt_p50_ms"]["passes"], redis_floor["latency_p50_ms"]["passes"]))
+    command = sorted(
+        a / b for a, b in zip(kit["command_rtt_p50_ms"]["passes"], redis_floor["latency_p50_ms"]["passes"])
+    )
     assert math.isclose(goals["command_rtt_p50_ms"]["value"], command[1])  # against the floor's PUSH p50
     for key, check in goals.items():
         bound = check.get("at_most", check.get("at_least"))
@@ -184,9 +215,13 @@ def test_cpu_per_operation_counts_server_client_and_redis(quick_run):
     stdout, report, _ = quick_run
     for name in SYSTEMS:
         latency, fanout = report["details"][name]["latency"], report["details"][name]["fanout"]
-        for value in (latency["server_cpu_ms_per_push"], latency["client_cpu_ms_per_push"],
-                      latency["redis_cpu_ms_per_push"], fanout["client_cpu_us_per_delivery"],
-                      fanout["redis_cpu_us_per_delivery"]):
+        for value in (
+            latency["server_cpu_ms_per_push"],
+            latency["client_cpu_ms_per_push"],
+            latency["redis_cpu_ms_per_push"],
+            fanout["client_cpu_us_per_delivery"],
+            fanout["redis_cpu_us_per_delivery"],
+        ):
             assert isinstance(value, float) and value >= 0, name  # CPU ticks: a quick section may show 0
         assert f"  {name}: " in stdout
     # Whatever goes through Redis makes Redis work; the in-process floor leaves it (nearly) idle.
@@ -198,12 +233,20 @@ def test_kit_push_is_split_into_hops(quick_run):
     _, report, _ = quick_run
     for variant in ("kit-plain", "kit-plain-lean"):
         hops = report["hops"][variant]["hops"]
-        for hop in ("API key check (DB)", "device lookup (DB)", "group_send (Redis)", "layer to consumer",
-                    "consumer handler", "whole HTTP request"):
+        for hop in (
+            "API key check (DB)",
+            "device lookup (DB)",
+            "group_send (Redis)",
+            "layer to consumer",
+            "consumer handler",
+            "whole HTTP request",
+        ):
             assert positive(hops[hop]["median_ms"]) and hops[hop]["count"] == 20, (variant, hop)
     # Without middleware the request makes fewer thread hand-offs: what lean_settings is there to show.
-    assert (report["hops"]["kit-plain-lean"]["hops"]["thread hops per request (count)"]["median_ms"]
-            < report["hops"]["kit-plain"]["hops"]["thread hops per request (count)"]["median_ms"])
+    assert (
+        report["hops"]["kit-plain-lean"]["hops"]["thread hops per request (count)"]["median_ms"]
+        < report["hops"]["kit-plain"]["hops"]["thread hops per request (count)"]["median_ms"]
+    )
 
 
 def py_spy_can_attach_to_a_sibling():
@@ -211,8 +254,9 @@ def py_spy_can_attach_to_a_sibling():
     (both are the bench's children): root, or ptrace rights that Linux's Yama or macOS may withhold."""
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        probe = subprocess.run([py_spy(), "dump", "--pid", str(sleeper.pid)], capture_output=True, text=True,
-                               timeout=60)
+        probe = subprocess.run(
+            [py_spy(), "dump", "--pid", str(sleeper.pid)], capture_output=True, text=True, timeout=60
+        )
         return probe.returncode == 0, probe.stderr[-300:]
     finally:
         sleeper.kill()
@@ -244,7 +288,7 @@ def test_a_process_py_spy_cannot_sample_gives_a_reason_not_a_crash():
 
 
 def test_lean_client_reads_chunked_bodies_only_when_whole():
-    body = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\n\r\n"
+    body = b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\n\r\n'
     start = body.index(b"\r\n\r\n") + 4
     assert chunked_body(bytearray(body), start) == (b'{"a": 1}', len(body))
     assert chunked_body(bytearray(body[:-3]), start) is None
@@ -256,7 +300,7 @@ def test_lean_client_masks_what_it_sends(size):
     frame = client_frame(1, payload)
     assert frame[0] == 0x81 and frame[1] & 0x80  # FIN + text, masked
     start = 2 + {126: 2, 127: 8}.get(frame[1] & 0x7F, 0)
-    mask, masked = frame[start:start + 4], frame[start + 4:]
+    mask, masked = frame[start : start + 4], frame[start + 4 :]
     assert bytes(byte ^ mask[i % 4] for i, byte in enumerate(masked)) == payload
 
 

@@ -1,6 +1,7 @@
 """The fast variant's channel layer (kit/fast/layer.py) against a real Redis: one inbox per process
 instead of a SUBSCRIBE per channel, idle channels forgotten, presence from Redis's subscriber
 counts, bounded queues. Two layer instances stand for two server processes."""
+
 import asyncio
 import logging
 import uuid

@@ -4,6 +4,7 @@ the promises where it differs from step 3's design: real uvicorn, real Redis, re
 The contract's other tests run against it with KIT_SERVED=fast (kit/fast/serve.py says how).
 Figures (time to 503, to refusal, memory) are printed; only the contract's own bounds are asserted.
 """
+
 import asyncio
 import os
 import time
@@ -45,6 +46,7 @@ async def test_a_replaced_api_key_is_refused_within_1_s(server):
     """The key is cached for 0.5 s: requests keep it cached while create_api_key replaces it."""
     old = server.create_api_key("rotated")
     async with api_client(server, old) as api:
+
         async def keep_using():  # a publisher that goes on using its key all along
             while True:
                 await api.post("/api/broadcast/", json={"data": 1})
@@ -115,9 +117,11 @@ async def test_redis_down_gives_503_and_the_same_sockets_work_again_after(redis,
         await sock.wait_for_seq(0)
         redis.kill()
         figures = {}
-        for name, path, body in [("push", f"/api/devices/{device_id}/messages/", {"data": {"seq": 1}}),
-                                 ("broadcast", "/api/broadcast/", {"data": 1}),
-                                 ("command", f"/api/devices/{device_id}/commands/", {"data": 1, "timeout": 2})]:
+        for name, path, body in [
+            ("push", f"/api/devices/{device_id}/messages/", {"data": {"seq": 1}}),
+            ("broadcast", "/api/broadcast/", {"data": 1}),
+            ("command", f"/api/devices/{device_id}/commands/", {"data": 1, "timeout": 2}),
+        ]:
             started = time.monotonic()
             response = await api.post(path, json=body)
             figures[name] = time.monotonic() - started
@@ -144,9 +148,11 @@ async def test_redis_down_gives_503_and_the_same_sockets_work_again_after(redis,
     await sock.close()
     assert server.process.poll() is None
     assert_no_traceback(server)
-    print(f"\n[fast figures] Redis killed: 503 after push {figures['push'] * 1000:.0f} ms, broadcast "
-          f"{figures['broadcast'] * 1000:.0f} ms, command {figures['command'] * 1000:.0f} ms; pushes reach the "
-          f"same socket {back_after:.1f} s after Redis restarted")
+    print(
+        f"\n[fast figures] Redis killed: 503 after push {figures['push'] * 1000:.0f} ms, broadcast "
+        f"{figures['broadcast'] * 1000:.0f} ms, command {figures['command'] * 1000:.0f} ms; pushes reach the "
+        f"same socket {back_after:.1f} s after Redis restarted"
+    )
 
 
 def test_runserver_is_untouched_by_the_fast_variant():

@@ -1,5 +1,6 @@
 """Batch grading's own handling of what is not a gradable project (the grading itself is
 exercised by tests/kit/grading/test_grader_hostile.py): it says why, writes results.json, and keeps going."""
+
 import csv
 import json
 import subprocess
@@ -37,8 +38,13 @@ def test_entries_that_are_not_projects_get_0_with_a_reason_and_the_batch_goes_on
     (submissions / "notes-only" / "README.txt").write_text("no project here")
     (submissions / "not-a-zip.zip").write_bytes(b"this is not a zip file")
     (submissions / ".hidden").mkdir()
-    run = subprocess.run([sys.executable, "-m", "kit.grading.batch", str(submissions), "--grades", str(tmp_path / "grades")],
-                         cwd=REPO_DIR, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "kit.grading.batch", str(submissions), "--grades", str(tmp_path / "grades")],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "2 submissions graded" in run.stdout and "grading" in run.stderr, "a summary and a progress bar"
     with open(tmp_path / "grades" / "gradebook.csv", newline="") as handle:

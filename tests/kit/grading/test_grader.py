@@ -13,6 +13,7 @@ own below, so adding a grading test changes no number here:
   import_loops_forever   step 1 all (echo's import is interrupted after 10 s)
   server_never_starts    every step (the start-up check says why)
 """
+
 import json
 import os
 import shutil
@@ -40,23 +41,32 @@ def all_but(*functions):
     return ("all but", frozenset(functions))
 
 
-CHAT_SOCKET_TESTS = {"test_step3_bridge.py::test_announcement_reaches_the_room_as_system_message",
-                     "test_step3_bridge.py::test_broadcast_reaches_every_device_and_no_chat_socket"}
+CHAT_SOCKET_TESTS = {
+    "test_step3_bridge.py::test_announcement_reaches_the_room_as_system_message",
+    "test_step3_bridge.py::test_broadcast_reaches_every_device_and_no_chat_socket",
+}
 EXPECTED_FAILURES = {
     "syntax_error_chat": {2: ALL, 3: CHAT_SOCKET_TESTS},
     "missing_module_echo": {1: ALL},
     "never_accepts_echo": {1: ALL},
-    "forgets_group_discard": {2: {"test_step2_groups_hidden.py::"
-                                  "test_a_member_who_left_is_removed_from_the_group_and_others_still_receive"}},
+    "forgets_group_discard": {
+        2: {"test_step2_groups_hidden.py::test_a_member_who_left_is_removed_from_the_group_and_others_still_receive"}
+    },
     "never_answers_chat": {
-        2: all_but("test_step2_groups.py::test_a_too_large_message_gets_an_error",
-                   "test_step2_groups.py::test_bad_frames_get_an_error_frame",
-                   "test_step2_groups_hidden.py::test_binary_frame_gets_an_error_and_the_room_stays_quiet"),
-        3: {"test_step3_bridge.py::test_announcement_reaches_the_room_as_system_message"}},
+        2: all_but(
+            "test_step2_groups.py::test_a_too_large_message_gets_an_error",
+            "test_step2_groups.py::test_bad_frames_get_an_error_frame",
+            "test_step2_groups_hidden.py::test_binary_frame_gets_an_error_and_the_room_stays_quiet",
+        ),
+        3: {"test_step3_bridge.py::test_announcement_reaches_the_room_as_system_message"},
+    },
     "view_sleeps_forever": {
-        4: all_but("test_step4_commands.py::test_presence_lists_devices_online_and_offline",
-                   "test_step4_commands_hidden.py::test_presence_rows_have_the_contract_shape",
-                   "test_step4_commands_hidden.py::test_reply_with_unknown_id_gets_an_error_frame")},
+        4: all_but(
+            "test_step4_commands.py::test_presence_lists_devices_online_and_offline",
+            "test_step4_commands_hidden.py::test_presence_rows_have_the_contract_shape",
+            "test_step4_commands_hidden.py::test_reply_with_unknown_id_gets_an_error_frame",
+        )
+    },
     "import_loops_forever": {1: ALL},
     "server_never_starts": {1: ALL, 2: ALL, 3: ALL, 4: ALL},
 }
@@ -111,8 +121,9 @@ def test_a_steps_points_are_shared_equally_among_its_test_functions():
     """The rule every expected score follows: 4 functions of step 2 (30 points), one parametrized
     with 2 cases of which one fails, one failing outright -> 30 * (1 + 1 + 1/2 + 0) / 4."""
     cases = [("a", "passed"), ("b", "passed"), ("c", "passed"), ("c", "failed"), ("d", "failed")]
-    result = grade.StepResult(2, tests=[{"function": f, "outcome": o, "hidden": False, "title": f, "reason": "x"}
-                                        for f, o in cases])
+    result = grade.StepResult(
+        2, tests=[{"function": f, "outcome": o, "hidden": False, "title": f, "reason": "x"} for f, o in cases]
+    )
     assert result.points() == Fraction(30) * Fraction(5, 2) / 4
     assert result.passed_functions() == 2
 
@@ -164,15 +175,34 @@ def test_a_broken_submission_loses_only_what_it_breaks(tmp_path, redis_url, name
 def test_the_command_line_writes_results_json_and_exits_0(tmp_path):
     starter.write(tmp_path / "class")
     out = tmp_path / "results.json"
-    run = subprocess.run([sys.executable, "-m", "kit.grading.grade", str(tmp_path / "class" / "project"), "--out", str(out),
-                          "--steps", "1"], cwd=REPO_DIR, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kit.grading.grade",
+            str(tmp_path / "class" / "project"),
+            "--out",
+            str(out),
+            "--steps",
+            "1",
+        ],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "1 echo" in run.stdout and "0.00/20" in run.stdout
     payload = json.loads(out.read_text())
     jsonschema.validate(payload, grade.RESULTS_SCHEMA)
     assert payload["score"] == 0 and all(test["status"] == "failed" for test in payload["tests"])
-    missing = subprocess.run([sys.executable, "-m", "kit.grading.grade", str(tmp_path / "nowhere")], cwd=REPO_DIR,
-                             capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        [sys.executable, "-m", "kit.grading.grade", str(tmp_path / "nowhere")],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert missing.returncode == 2 and "could not run" in missing.stderr
 
 
@@ -190,13 +220,25 @@ def test_self_check_prints_pass_and_fail_in_plain_words(tmp_path, capsys):
 def test_grading_time_limits_are_settable_by_environment(value, shown):
     """KIT_GRADE_<limit>: a slow machine gives the grader more time, a test less; unset: the default."""
     env = {**os.environ, "KIT_GRADE_TEST_TIMEOUT": value}
-    printed = subprocess.run([sys.executable, "-c", "from kit import grade; print(grade.TEST_TIMEOUT)"], env=env,
-                             cwd=REPO_DIR, capture_output=True, text=True, timeout=60)
+    printed = subprocess.run(
+        [sys.executable, "-c", "from kit import grade; print(grade.TEST_TIMEOUT)"],
+        env=env,
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert printed.stdout.strip() == shown, printed.stderr
 
 
 def test_a_time_limit_that_is_not_a_number_is_refused_plainly():
     env = {**os.environ, "KIT_GRADE_TEST_TIMEOUT": "soon"}
-    refused = subprocess.run([sys.executable, "-m", "kit.grading.grade", "--help"], env=env, cwd=REPO_DIR,
-                             capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [sys.executable, "-m", "kit.grading.grade", "--help"],
+        env=env,
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode != 0 and "KIT_GRADE_TEST_TIMEOUT='soon': give a number of seconds" in refused.stderr

@@ -2,6 +2,7 @@
 starter copy: each scores what its real code deserves (0: they are starter copies), the kit and
 its tests stay byte-for-byte unchanged, nothing of theirs outlives the batch, the hidden tests
 never leak, and the reference keeps its 100 although one of them tries to rewrite other results."""
+
 import csv
 import hashlib
 import json
@@ -41,8 +42,11 @@ def graded(tmp_path_factory):
     shutil.make_archive(str(submissions / "reference"), "zip", PROJECT_DIR.parent, PROJECT_DIR.name)
     before = tree_digest()
     rows, gradebook = batch.grade_all(submissions, top / "grades", jobs=2, progress=False)
-    survivors = [process.info["cmdline"] for process in psutil.process_iter(["cmdline"])
-                 if any(tag_of(name) in " ".join(process.info["cmdline"] or []) for name in HOSTILE)]
+    survivors = [
+        process.info["cmdline"]
+        for process in psutil.process_iter(["cmdline"])
+        if any(tag_of(name) in " ".join(process.info["cmdline"] or []) for name in HOSTILE)
+    ]
     with open(gradebook, newline="") as handle:
         book = {row["submission"]: row for row in csv.DictReader(handle)}
     print("\n" + "\n".join(f"{row['submission']:<26} {row['total']:>6}  {row['note']}" for row in rows))

@@ -1,5 +1,6 @@
 """The Gradescope bundle, built and run locally on a folder laid out like Gradescope's /autograder:
 the reference project as the submission gets 100 in <root>/results/results.json."""
+
 import json
 import os
 import subprocess
@@ -22,14 +23,22 @@ def test_the_bundle_holds_the_scripts_and_the_kit_but_no_solution(tmp_path):
     with zipfile.ZipFile(bundle) as archive:
         names = set(archive.namelist())
         modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
-    assert {"setup.sh", "run_autograder", "kit/grading/grade.py", "kit/grading/sandbox.py", "pytest.ini",
-            "tests/grading/conftest.py", "tests/grading/test_step2_groups_hidden.py"} <= names
+    assert {
+        "setup.sh",
+        "run_autograder",
+        "kit/grading/grade.py",
+        "kit/grading/sandbox.py",
+        "pytest.ini",
+        "tests/grading/conftest.py",
+        "tests/grading/test_step2_groups_hidden.py",
+    } <= names
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111, "the scripts must be executable"
     assert not any(name.startswith("project/") for name in names), "the reference solution must not ship"
     assert not any("__pycache__" in name for name in names)
     for script in ("setup.sh", "run_autograder"):
-        check = subprocess.run(["bash", "-n"], input=getattr(gradescope, script.upper().replace(".", "_")),
-                               text=True, capture_output=True)
+        check = subprocess.run(
+            ["bash", "-n"], input=getattr(gradescope, script.upper().replace(".", "_")), text=True, capture_output=True
+        )
         assert check.returncode == 0, check.stderr
 
 
@@ -44,8 +53,9 @@ def test_run_autograder_grades_the_submission_into_results_json(tmp_path):
     subprocess.run(["cp", "-r", str(PROJECT_DIR), str(root / "submission" / "project")], check=True)
     env = {**os.environ, "AUTOGRADER_ROOT": str(root)}
     env.pop("REDIS_URL", None)
-    run = subprocess.run([str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True,
-                         timeout=500)
+    run = subprocess.run(
+        [str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=500
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     payload = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(payload, grade.RESULTS_SCHEMA)

@@ -1,5 +1,6 @@
 """The sandbox a submission's processes run in (kit.grading.sandbox), checked with real processes:
 what they can read and write, their environment, their limits, and that none outlives its run."""
+
 import os
 import subprocess
 import sys
@@ -35,20 +36,23 @@ def test_this_machine_has_a_real_sandbox(box):
 
 
 def test_the_hidden_tests_are_out_of_sight_and_the_kit_is_read_only(box):
-    probe = run_inside(box, f"""
+    probe = run_inside(
+        box,
+        f"""
 import pathlib
 try:
     print('READ', len(pathlib.Path({str(HIDDEN_TEST)!r}).read_text()))
 except OSError as exc:
     print('NOREAD', type(exc).__name__)
 try:
-    open({str(REPO_DIR / 'kit' / 'grading' / 'pytest_plugin.py')!r}, 'a').close()  # opened for writing, left unchanged
+    open({str(REPO_DIR / "kit" / "grading" / "pytest_plugin.py")!r}, 'a').close()  # opened for writing, left unchanged
     print('WRITABLE')
 except OSError as exc:
     print('NOWRITE', type(exc).__name__)
-print('KIT', pathlib.Path({str(REPO_DIR / 'kit' / 'grading' / 'grade.py')!r}).is_file())
+print('KIT', pathlib.Path({str(REPO_DIR / "kit" / "grading" / "grade.py")!r}).is_file())
 pathlib.Path('own-file').write_text('the area is writable')
-""")
+""",
+    )
     assert probe.returncode == 0, probe.stderr
     assert "NOREAD" in probe.stdout and "NOWRITE" in probe.stdout, probe.stdout
     assert "KIT True" in probe.stdout, "the kit (the server's harness) must stay readable"
@@ -56,10 +60,17 @@ pathlib.Path('own-file').write_text('the area is writable')
 
 
 def test_the_environment_is_stripped_of_the_graders_secrets(box):
-    probe = run_inside(box, "import os; print(sorted(os.environ)); print(os.environ['DJANGO_SECRET_KEY'])",
-                       env={"GRADER_API_TOKEN": "s3cret", "AWS_SECRET_ACCESS_KEY": "s3cret",
-                            "DJANGO_SECRET_KEY": "the-graders-own", "DJANGO_DB_PATH": "/x.sqlite3",
-                            "KIT_GRADING_REPORT": "/grader/report.jsonl"})
+    probe = run_inside(
+        box,
+        "import os; print(sorted(os.environ)); print(os.environ['DJANGO_SECRET_KEY'])",
+        env={
+            "GRADER_API_TOKEN": "s3cret",
+            "AWS_SECRET_ACCESS_KEY": "s3cret",
+            "DJANGO_SECRET_KEY": "the-graders-own",
+            "DJANGO_DB_PATH": "/x.sqlite3",
+            "KIT_GRADING_REPORT": "/grader/report.jsonl",
+        },
+    )
     assert probe.returncode == 0, probe.stderr
     assert "s3cret" not in probe.stdout and "the-graders-own" not in probe.stdout
     assert "GRADER_API_TOKEN" not in probe.stdout and "KIT_GRADING_REPORT" not in probe.stdout
@@ -67,7 +78,9 @@ def test_the_environment_is_stripped_of_the_graders_secrets(box):
 
 
 def test_limits_apply_and_a_10_gib_allocation_fails(box):
-    probe = run_inside(box, """
+    probe = run_inside(
+        box,
+        """
 import resource
 print('LIMITS', resource.getrlimit(resource.RLIMIT_AS)[0], resource.getrlimit(resource.RLIMIT_NOFILE)[0],
       resource.getrlimit(resource.RLIMIT_CPU)[0], resource.getrlimit(resource.RLIMIT_NPROC)[0])
@@ -76,7 +89,8 @@ try:
     print('ALLOCATED')
 except MemoryError:
     print('MEMORYERROR')
-""")
+""",
+    )
     assert probe.returncode == 0, probe.stderr
     words = probe.stdout.split()
     memory, files, cpu, processes = (int(value) for value in words[1:5])
@@ -94,19 +108,25 @@ def resource_unlimited():
 def test_nothing_started_inside_outlives_the_run(box):
     """A child that detaches (setsid) and sleeps is gone when its starter ends (the pid namespace)."""
     marker = f"kit-sandbox-orphan-{os.getpid()}"
-    probe = run_inside(box, f"""
+    probe = run_inside(
+        box,
+        f"""
 import os, sys
 if os.fork() == 0:
     os.setsid()
     os.execv('/bin/sleep', ['/bin/sleep', '300', {marker!r}][:2])
 print('STARTED')
-""")
+""",
+    )
     assert "STARTED" in probe.stdout, probe.stderr
     if box.mode == "user":  # no pid namespace: the grader's cleanup() kills the slot user's processes
         box.cleanup()
-    left = [process for process in psutil.process_iter(["cmdline", "uids"])
-            if (process.info["cmdline"] or [])[:2] == ["/bin/sleep", "300"]
-            and (box.uid < 0 or process.info["uids"].real == box.uid)]
+    left = [
+        process
+        for process in psutil.process_iter(["cmdline", "uids"])
+        if (process.info["cmdline"] or [])[:2] == ["/bin/sleep", "300"]
+        and (box.uid < 0 or process.info["uids"].real == box.uid)
+    ]
     assert left == [], f"left running: {left}"
 
 

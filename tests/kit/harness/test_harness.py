@@ -1,6 +1,7 @@
 """The kit's harness (kit/harness/guards.py) around plain consumers, in this process with
 WebsocketCommunicator: a starter stub closes with 4501 and one "not done yet" line, a failing
 channel layer with 4503 after disconnect() ran, a bug is still raised."""
+
 import logging
 
 import pytest

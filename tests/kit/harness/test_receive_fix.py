@@ -4,6 +4,7 @@ Without the fix, channels-redis loses such a message (django/channels_redis#366)
 of the ~45 cancelled receives lose theirs (1 to 7 in five runs). The sweep cancels the receive at every
 point of the send's round trip (after 0, 1, 2, ... turns of the event loop), so it hits the window.
 """
+
 import asyncio
 
 from channels_redis.core import RedisChannelLayer

@@ -1,5 +1,6 @@
 """After a kernel restart, a project cell run on its own still writes its file (kit/lab/kernel_startup.py,
 which `make lab` and compose's lab service hand every kernel through PYTHONSTARTUP)."""
+
 import os
 import shutil
 
@@ -8,7 +9,7 @@ from jupyter_client.manager import start_new_kernel
 from kit import PROJECT_DIR, REPO_DIR
 
 STARTUP = REPO_DIR / "kit" / "lab" / "kernel_startup.py"
-CELL = '# project/echo/notes.txt\nwritten by a cell run first in a fresh kernel'
+CELL = "# project/echo/notes.txt\nwritten by a cell run first in a fresh kernel"
 
 
 def run_first_cell(env, tmp_path):
@@ -24,8 +25,9 @@ def run_first_cell(env, tmp_path):
 
     try:
         client.execute_interactive(CELL, timeout=60, output_hook=collect)
-        client.execute_interactive("print(sorted(name for name in globals() if 'install' in name))",
-                                   timeout=30, output_hook=collect)
+        client.execute_interactive(
+            "print(sorted(name for name in globals() if 'install' in name))", timeout=30, output_hook=collect
+        )
     finally:
         client.stop_channels()
         kernel.shutdown_kernel(now=True)

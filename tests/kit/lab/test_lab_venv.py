@@ -2,6 +2,7 @@
 (requirements.txt only, no system site-packages; pip's cache makes a rebuild quick), then the
 notebooks' last cell, kit.grading.grade.self_check(1), against the reference project: it passes. With a
 package it needs uninstalled, it names the package and the command that fixes it."""
+
 import os
 import subprocess
 import sys
@@ -17,8 +18,14 @@ SELF_CHECK = "import sys; from kit.grading.grade import self_check; sys.exit(0 i
 
 
 def run(command, timeout, **kwargs):
-    return subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, **kwargs)
+    return subprocess.run(
+        [str(part) for part in command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        **kwargs,
+    )
 
 
 def test_self_check_runs_after_make_lab_alone(tmp_path):

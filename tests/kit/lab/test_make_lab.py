@@ -1,4 +1,5 @@
 """`make lab` without a screen: JupyterLab answers, Redis's URL is printed, Ctrl-C stops both."""
+
 import os
 import re
 import signal
@@ -17,9 +18,16 @@ def test_make_lab_serves_jupyterlab_with_redis_and_ctrl_c_stops_everything(tmp_p
     log_path = tmp_path / "lab.log"
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # let it find or start its own
     with open(log_path, "w") as log:
-        make = subprocess.Popen(["make", "lab", f"LAB_ARGS=--no-browser --port {port}"], cwd=REPO_DIR, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        make = subprocess.Popen(
+            ["make", "lab", f"LAB_ARGS=--no-browser --port {port}"],
+            cwd=REPO_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
     try:
         deadline, status = time.monotonic() + 90, None
         while time.monotonic() < deadline and status is None:

@@ -1,5 +1,6 @@
 """kit.notebook's helpers for re-runnable cells: tree() marks what a step added, and a setup cell
 run twice (start_project) replaces its server instead of leaking it."""
+
 import shutil
 
 import pytest

@@ -1,4 +1,5 @@
 """kit.serving.redis_service: the contract's found-or-started order, and stopping what it started."""
+
 import os
 import signal
 import subprocess
@@ -68,13 +69,19 @@ def test_killed_redis_can_be_restarted_on_the_same_url(no_env_redis):
 
 def run_cli(*args, **kwargs):
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    return subprocess.run([sys.executable, "-m", "kit.serving.redis_service", *args], cwd=REPO_DIR, env=env,
-                          capture_output=True, text=True, timeout=60, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "kit.serving.redis_service", *args],
+        cwd=REPO_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,
+    )
 
 
 def test_run_gives_the_command_redis_url_passes_its_status_and_stops_redis():
-    result = run_cli("run", "--", sys.executable, "-c",
-                     "import os, sys; print(os.environ['REDIS_URL']); sys.exit(7)")
+    result = run_cli("run", "--", sys.executable, "-c", "import os, sys; print(os.environ['REDIS_URL']); sys.exit(7)")
     assert result.returncode == 7
     url = result.stdout.strip()
     assert url.startswith("redis://127.0.0.1:") and f"Redis: {url}" in result.stderr
@@ -85,9 +92,15 @@ def test_run_gives_the_command_redis_url_passes_its_status_and_stops_redis():
 def test_ctrl_c_stops_the_command_and_the_redis_it_started():
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     script = "import os, time; print(os.environ['REDIS_URL'], flush=True); time.sleep(60)"
-    process = subprocess.Popen([sys.executable, "-m", "kit.serving.redis_service", "run", "--", sys.executable, "-c", script],
-                               cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kit.serving.redis_service", "run", "--", sys.executable, "-c", script],
+        cwd=REPO_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     url = process.stdout.readline().strip()
     assert redis_service.ping(url)
     os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group

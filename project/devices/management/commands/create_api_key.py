@@ -1,4 +1,5 @@
 """python manage.py create_api_key <name>: creates an API key for a publisher and prints it."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from devices.models import ApiKey

@@ -1,4 +1,5 @@
 """python manage.py create_device <device_id>: registers a device and prints its new token."""
+
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError
 

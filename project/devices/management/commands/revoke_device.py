@@ -1,4 +1,5 @@
 """python manage.py revoke_device <device_id>: voids the device's token and closes its sockets."""
+
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError
 

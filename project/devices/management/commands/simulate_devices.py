@@ -4,6 +4,7 @@ Creates (or gives new tokens to) devices <prefix>-1..N in this project's databas
 to /ws/devices/<id>/ with its token, prints one line per event, answers every command, and
 reconnects with backoff when the server or Redis goes away. Ctrl-C or SIGTERM: a clean exit.
 """
+
 import asyncio
 import signal
 
