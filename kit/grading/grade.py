@@ -26,7 +26,8 @@ import uuid
 from pathlib import Path
 
 from kit import PROJECT_DIR, REPO_DIR
-from kit.grading import credentials
+from kit.grading import canary, credentials
+from kit.grading.errors import GraderError, SandboxNotReady  # noqa: F401 (part of this module's API)
 
 # The grade's parts and reports, part of this module's API (kit.grading.grade.total, results_json, ...).
 from kit.grading.report import RESULTS_SCHEMA, STEPS, StepResult, results_json, table, total  # noqa: F401
@@ -53,10 +54,6 @@ TEST_TIMEOUT = time_limit("TEST_TIMEOUT", 45)  # seconds for one test (pytest-ti
 START_TIMEOUT = time_limit("START_TIMEOUT", 30)  # seconds for the server to answer in the start-up check
 SELF_CHECK_TIMEOUT = 240
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "db.sqlite3*", ".ipynb_checkpoints")
-
-
-class GraderError(RuntimeError):
-    """The grader itself cannot run (no project directory, no Redis, no pytest)."""
 
 
 # -- running one step's tests ---------------------------------------------------------------
@@ -225,10 +222,8 @@ def prepare(project_copy, redis_url, sandbox, db_path, seed_path):
         seed = credentials.parse(server.manage("shell", "-c", script, timeout=START_TIMEOUT))
     except subprocess.TimeoutExpired:
         return f"`manage.py migrate` did not finish within {START_TIMEOUT} s (an import that never ends?)"
-    except ServerFailed as exc:  # "manage.py shell -c ... failed:\n<its stderr>"
-        stderr = str(exc).split(" failed:\n", 1)[-1].strip().splitlines()
-        why = stderr[-1][:300] if stderr else "it ended without a word (a limit hit?)"
-        return f"`manage.py migrate` failed: {why}"
+    except ServerFailed as exc:
+        return f"`manage.py migrate` failed: {exc.last_line() or 'it ended without a word (a limit hit?)'}"
     finally:
         server.close()
     if not seed["migrated"]:
@@ -250,10 +245,8 @@ def startup_check(project_copy, redis_url, sandbox=None, db_template=None):
         return ""
     except subprocess.TimeoutExpired:
         return f"`manage.py migrate` did not finish within {START_TIMEOUT} s (an import that never ends?)"
-    except ServerFailed as exc:  # "<why>. Last lines of its log:\n..." -> why, and the log's last line
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        why = lines[0].split(". Last lines of its log:")[0]
-        return f"the project does not start: {why}; its last log line: {lines[-1][:300]}"
+    except ServerFailed as exc:
+        return f"the project does not start: {exc.reason}; its last log line: {exc.last_line() or '(none)'}"
     finally:
         server.close()
 
@@ -270,8 +263,14 @@ def grade(
     jobs=None,
     sandbox_mode=None,
     private_redis=False,
+    canary_first=True,
 ):
     """Grades project_dir -> (list of StepResult, seconds, startup problem or "").
+
+    Raises GraderError when the grader, not the submission, is at fault: no Redis, or the canary
+    (kit.grading.canary) finds that no submission could start in this sandbox. canary_first: the
+    canary runs before the submission (one project); else (a batch, whose canary ran once before
+    anyone) only when the submission does not start, to tell whose fault that is.
 
     The submission runs in a sandbox of its own (kit.grading.sandbox). It is migrated once; then the
     start-up check and the steps run `jobs` at a time (default: all: they mostly wait), each step with
@@ -295,12 +294,16 @@ def grade(
             pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(jobs or len(steps)))
             side = stack.enter_context(concurrent.futures.ThreadPoolExecutor(1))  # collect, then the start-up check
             collecting = side.submit(collect, steps, hidden, workdir)
-            box = Sandbox.create(stack.enter_context(slot()), sandbox_mode)
+            box = make_sandbox(stack.enter_context(slot()), sandbox_mode)
             stack.callback(box.remove)  # kills whatever the submission left running, removes its area
             copy = copy_submission(project_dir, box.area)
             box.own(box.area)
+            if canary_first:  # the grader's fault, not the submission's: stop before any score
+                canary.prove(box, copy, START_TIMEOUT)
             db_template, seed = Path(box.area) / "migrated.sqlite3", workdir / "seed.json"
             problem = prepare(copy, redis_url, box, db_template, seed)
+            if problem:
+                blame_the_grader_if(box, copy, redis_url, canary_first)
             expected = collecting.result()
             checking = side.submit(startup_check, copy, redis_url, box, db_template) if not problem else None
             futures = [
@@ -319,7 +322,10 @@ def grade(
                 )
                 for step in sorted(steps, key=LONGEST_FIRST.index)
             ]
-            problem = problem or checking.result()
+            if not problem:
+                problem = checking.result()
+                if problem:
+                    blame_the_grader_if(box, copy, redis_url, canary_first)
             if problem and not quiet:
                 print(f"The submission does not start, every step gets 0: {problem.splitlines()[0]}")
             done = {}
@@ -332,9 +338,41 @@ def grade(
                         f"{result.max_points} in {result.seconds:.0f} s",
                         flush=True,
                     )
+            if problem or any(result.note for result in done.values()):
+                redis_still_answers(redis_url)
             return [done[step] for step in steps], time.monotonic() - started, problem
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def make_sandbox(slot_number, chosen):
+    """Sandbox.create, its failures the grader's (a mode that needs root, useradd refused)."""
+    try:
+        return Sandbox.create(slot_number, chosen)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise SandboxNotReady(
+            f"the sandbox could not be made: {exc}", canary.fix_for(Sandbox(area="", mode=chosen or "none"))
+        ) from exc
+
+
+def blame_the_grader_if(box, copy, redis_url, canary_ran):
+    """The submission did not start: raises GraderError if the grader is why (the canary fails now,
+    or Redis is gone); returns if the submission is."""
+    redis_still_answers(redis_url)
+    if not canary_ran:
+        box.cleanup()  # the submission's own processes must not count against the canary's limits
+        canary.prove(box, copy, START_TIMEOUT)
+
+
+def redis_still_answers(redis_url):
+    from kit.serving import redis_service
+
+    single = redis_url and "," not in redis_url and redis_url.startswith(("redis://", "rediss://"))
+    if single and not redis_service.ping(redis_url, timeout=3):
+        raise GraderError(
+            f"the Redis at {redis_url} stopped answering while grading",
+            "check the machine (memory, disk) and grade again; with REDIS_URL set, check that Redis",
+        )
 
 
 def skipped(result, reason):
@@ -419,7 +457,7 @@ def main(argv=None):
         print(f"Sandbox: {describe()}")
         results, seconds, problem = grade(args.project, steps=steps, hidden=not args.public_only)
     except GraderError as exc:
-        print(f"The grader could not run: {exc}", file=sys.stderr)
+        print(f"The grader could not run, so nothing was graded and {args.out} was not written: {exc}", file=sys.stderr)
         return 2
     payload = results_json(results, seconds, problem)
     Path(args.out).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -34,6 +34,7 @@ from pathlib import Path
 import psutil
 
 from kit import REPO_DIR
+from kit.grading import runtime
 
 SLOT_USER = "kitgrade{}"
 ENV_VAR = "KIT_SANDBOX"  # how the grader hands the sandbox to its pytest process
@@ -100,6 +101,9 @@ def bwrap_works():
     return False
 
 
+MODES = ("bwrap+user", "user", "bwrap", "none")
+
+
 def mode():
     forced = os.environ.get("KIT_GRADE_SANDBOX")  # tests and odd machines: bwrap+user|user|bwrap|none
     if forced:
@@ -134,7 +138,7 @@ def describe(chosen=None):
         "user": "unprivileged slot user (no bubblewrap)",
         "bwrap": "bubblewrap user namespace",
         "none": "NONE: the grader's own rights",
-    }[chosen]
+    }.get(chosen, f"unknown mode {chosen!r} (KIT_GRADE_SANDBOX)")
 
 
 # -- slots: one unprivileged user per concurrent submission -------------------------------------
@@ -142,7 +146,11 @@ def describe(chosen=None):
 def slot():
     """A slot number no other grading process on this machine holds (a file lock), for its lifetime."""
     for number in range(256):
-        handle = open(Path(tempfile.gettempdir()) / f"kit-grade-slot-{number}.lock", "a")
+        path = Path(tempfile.gettempdir()) / f"kit-grade-slot-{number}.lock"
+        try:  # read-only and 0644: another user's grader can lock the same files (flock needs no write)
+            handle = open(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
+        except OSError:  # a lock file this user cannot open: another number
+            continue
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -179,18 +187,32 @@ class Sandbox:
     uid: int = -1
     gid: int = -1
     limits: Limits = None
+    python: str = ""  # the interpreter run in place of the grader's (user mode: a copy the slot user reaches)
+    pythonpath: str = ""  # the folder whose kit/ the submission's server imports
+    library_path: str = ""  # LD_LIBRARY_PATH for that interpreter, if it needs one
 
     @classmethod
     def create(cls, slot_number=0, chosen=None):
         """A fresh area (a temporary directory) for one submission, owned by its slot user if root."""
         chosen = chosen or mode()
+        if chosen not in MODES:
+            raise ValueError(f"KIT_GRADE_SANDBOX={chosen!r}: choose one of {', '.join(MODES)}")
         warn_if_unsandboxed(chosen)
         box = cls(area=tempfile.mkdtemp(prefix="kit-submission-"), mode=chosen, limits=Limits())
+        box.python, box.pythonpath = sys.executable, str(REPO_DIR)
+        box.library_path = os.environ.get("LD_LIBRARY_PATH", "")
         if chosen in ("bwrap+user", "user"):
+            if os.geteuid() != 0:
+                raise PermissionError(f"the {chosen!r} sandbox needs root (KIT_GRADE_SANDBOX={chosen})")
             box.user = SLOT_USER.format(slot_number)
             box.uid, box.gid = ensure_user(box.user)
             box.cleanup()  # a previous grade's leftovers of this slot
             os.chown(box.area, box.uid, box.gid)
+        if chosen == "user":  # no mounts: the slot user runs a copy of what it cannot reach (kit.grading.runtime)
+            found = runtime.for_slot(box.uid, box.gid)
+            box.python, box.pythonpath = found.python, found.pythonpath
+            box.library_path = found.library_path or box.library_path
+            hide_tests_from(box.uid, box.gid)
         return box
 
     def own(self, path):
@@ -217,7 +239,8 @@ class Sandbox:
     # -- the hook LiveServer calls for daphne and manage.py ----------------------------------
     def launcher(self, command, env):
         """(command, env) -> the same command wrapped in the limits and the sandbox, with a clean env."""
-        return self.prefix() + list(command), self.clean_env(env)
+        command = [self.python if part == sys.executable and self.python else part for part in command]
+        return self.prefix() + command, self.clean_env(env)
 
     def clean_env(self, env):
         kept = {
@@ -229,9 +252,11 @@ class Sandbox:
         kept["DJANGO_SECRET_KEY"] = "grading-only-" + os.urandom(8).hex()
         # The server is the kit's harness (kit.serving.daphne_limited, kit.harness): the repository root on the path,
         # where the sandbox shows kit/ only.
-        kept["PYTHONPATH"] = str(REPO_DIR)
+        kept["PYTHONPATH"] = self.pythonpath or str(REPO_DIR)
+        if self.library_path:  # a relocated Python finds its libpython there (kit.grading.runtime)
+            kept["LD_LIBRARY_PATH"] = self.library_path
         kept.update(
-            PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            PATH=f"{Path(self.python or sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
             HOME=self.area,
             TMPDIR=self.area if self.mode in ("user", "none") else "/tmp",
         )
@@ -326,6 +351,18 @@ class Sandbox:
     def remove(self):
         self.cleanup()
         shutil.rmtree(self.area, ignore_errors=True)
+
+
+def hide_tests_from(uid, gid):
+    """user mode: the slot user sees the real file system, so the grading tests (hidden ones
+    included) must be out of its reach. If they are not (a checkout others can enter), their folder
+    loses its permissions for others (chmod o-rwx), said once; the canary checks the result."""
+    grading = REPO_DIR / "tests" / "grading"
+    hidden = next(grading.glob("*_hidden.py"), None)
+    if hidden is None or runtime.first_blocked(hidden, uid, gid) is not None:
+        return
+    os.chmod(grading, os.stat(grading).st_mode & ~0o007)
+    print(f"Made {grading} unreadable to other users (chmod o-rwx): it holds the hidden tests.", file=sys.stderr)
 
 
 def _processes_of(uid):

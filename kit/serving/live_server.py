@@ -32,7 +32,24 @@ COMMAND_TIMEOUT = 60
 
 
 class ServerFailed(RuntimeError):
-    pass
+    """The server or a manage.py command failed. Callers read the fields, never the message:
+    reason   what failed, in plain words ("the server exited with status 1 while starting")
+    log_tail the server log's last lines ("" for a manage.py command)
+    stderr   a manage.py command's stderr ("" for the server)
+    returncode the process's exit status, or None if it was still running (a timeout)
+    command  the command as given (manage.py's arguments, or the server's command line)
+    """
+
+    def __init__(self, reason, log_tail="", stderr="", returncode=None, command=()):
+        self.reason, self.log_tail, self.stderr = reason, log_tail, stderr
+        self.returncode, self.command = returncode, list(command)
+        detail = "\n".join(filter(None, [f"Last lines of its log:\n{log_tail}" if log_tail else "", stderr]))
+        super().__init__(f"{reason}. {detail}" if detail else reason)
+
+    def last_line(self, limit=300):
+        """The last non-empty line of its stderr or log: usually the exception that ended it."""
+        lines = [line.strip() for line in (self.stderr or self.log_tail).splitlines() if line.strip()]
+        return lines[-1][:limit] if lines else ""
 
 
 def stop_process_group(process, grace=5):
@@ -174,7 +191,9 @@ class LiveServer:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self._fail(f"the server exited with status {self.process.returncode} while starting")
+                self._fail(
+                    f"the server exited with status {self.process.returncode} while starting", self.process.returncode
+                )
             try:
                 httpx.get(self.http_url + "/api/", timeout=1)  # any HTTP answer means it is up
                 return
@@ -183,8 +202,8 @@ class LiveServer:
         self.stop()
         self._fail(f"the server did not answer within {self.start_timeout} s")
 
-    def _fail(self, reason):
-        raise ServerFailed(f"{reason}. Last lines of its log:\n{self.log_tail()}")
+    def _fail(self, reason, returncode=None):
+        raise ServerFailed(reason, log_tail=self.log_tail(), returncode=returncode, command=self.process.args)
 
     def log_tail(self, lines=40):
         with contextlib.suppress(OSError):
@@ -245,7 +264,12 @@ class LiveServer:
             stdin=subprocess.DEVNULL,
         )
         if result.returncode != 0:
-            raise ServerFailed(f"manage.py {' '.join(args)} failed:\n{result.stderr.strip()[-2000:]}")
+            raise ServerFailed(
+                f"manage.py {' '.join(args)} failed (status {result.returncode})",
+                stderr=result.stderr.strip()[-2000:],
+                returncode=result.returncode,
+                command=args,
+            )
         return result.stdout.strip()
 
     def create_device(self, device_id):
