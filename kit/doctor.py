@@ -168,8 +168,33 @@ def check_ports():
     return [Check("free ports", True, f"127.0.0.1 has free ports; {usual}")]
 
 
+def check_grading_sandbox():
+    """The grader's canary (kit.grading.canary), once the kit's packages are installed: in the sandbox
+    mode grading would choose, a submission's process starts (Python, Django, its copy, a port)."""
+    if any(importlib.util.find_spec(name) is None for name in ("django", "daphne", "psutil")):
+        return []  # before `make setup`: the package lines above already say what to do
+    from kit.grading import canary, sandbox
+    from kit.grading.errors import GraderError
+
+    try:
+        chosen = canary.check()
+    except GraderError as exc:
+        return [Check("grading sandbox", False, exc.reason, exc.fix)]
+    detail = f"{chosen} ({sandbox.describe(chosen)}): a submission's process starts (Python, Django, its copy, a port)"
+    if chosen == "none":
+        detail += "; NOT isolated (grade as root, or install bubblewrap)"
+    return [Check("grading sandbox", True, detail)]
+
+
 def run_checks(requirements=REPO_DIR / "requirements.txt"):
-    return [*check_python(), *check_requirements(requirements), check_redis(), *check_test_tools(), *check_ports()]
+    return [
+        *check_python(),
+        *check_requirements(requirements),
+        check_redis(),
+        *check_test_tools(),
+        *check_ports(),
+        *check_grading_sandbox(),
+    ]
 
 
 def main(argv=None):

@@ -13,7 +13,11 @@ on sockets: on 2 cores, 20 submissions took 159 s four at a time and 202 s two a
     <submission>/results.json  Gradescope's format, as `make grade PROJECT=...` writes it
 
 A submission that is broken, hostile, or not a project at all gets 0 with the reason in its
-note; the batch keeps going.
+note; the batch keeps going. Before anyone is graded, the canary (kit.grading.canary) proves that a
+submission's process can start in this sandbox; if not, the batch stops, writing nothing. A
+submission the grader could not grade for its own reasons (the canary fails for it, Redis or the
+machine failed) is tried once more, then marked `grader error` in the gradebook with the reason:
+no score, its results.json says so, and the batch exits 1.
 """
 
 import argparse
@@ -31,12 +35,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from kit.grading import grade
-from kit.grading import sandbox
+from kit.grading import canary, grade, sandbox
 
 MAX_UNZIPPED = 200 * 2**20  # bytes: a zip bomb is refused, not unpacked
 STEP_JOBS = 2  # steps of one submission at once: they mostly wait on sockets, so overlap them
 STEP_COLUMNS = [f"step{step} {name} /{points}" for step, (name, points) in grade.STEPS.items()]
+COLUMNS = ["submission", *STEP_COLUMNS, "total", "status", "note", "seconds"]
+GRADED, GRADER_ERROR = "graded", "grader error"
+ATTEMPTS = 2  # a grader error is retried once
+
+
+class NotAProject(Exception):
+    """The entry is not something to grade (no manage.py, a bad or unsafe zip): the submission's fault."""
 
 
 def submissions_in(folder):
@@ -69,41 +79,67 @@ def unzip(archive, dest):
     with zipfile.ZipFile(archive) as bundle:
         members = bundle.infolist()
         if sum(member.file_size for member in members) > MAX_UNZIPPED:
-            raise grade.GraderError(f"the zip unpacks to more than {MAX_UNZIPPED // 2**20} MiB")
+            raise NotAProject(f"the zip unpacks to more than {MAX_UNZIPPED // 2**20} MiB")
         for member in members:
             target = (Path(dest) / member.filename).resolve()
             if not target.is_relative_to(Path(dest).resolve()) or (member.external_attr >> 16) & 0o170000 == 0o120000:
-                raise grade.GraderError(f"the zip holds an unsafe entry: {member.filename}")
+                raise NotAProject(f"the zip holds an unsafe entry: {member.filename}")
         bundle.extractall(dest)
     return Path(dest)
 
 
 def grade_one(entry, grades_dir, hidden=True):
-    """Grades one entry -> its gradebook row. Never raises: a failure is a 0 with its reason."""
-    row = {"submission": name_of(entry), **{column: 0.0 for column in STEP_COLUMNS}, "total": 0.0, "note": ""}
+    """Grades one entry -> its gradebook row. Never raises: the submission's failure is a 0 with its
+    reason; the grader's own (GraderError, or any error of the grader's code) is tried once more,
+    then a `grader error` row with no score."""
     started = time.monotonic()
-    unpacked = Path(tempfile.mkdtemp(prefix="kit-batch-"))
-    try:
-        folder = unzip(entry, unpacked) if entry.suffix.lower() == ".zip" else entry
-        project = find_project(folder)
-        if project is None:
-            raise grade.GraderError("no manage.py found: not a Django project")
-        results, seconds, problem = grade.grade(project, hidden=hidden, quiet=True, jobs=STEP_JOBS, private_redis=True)
-        payload = grade.results_json(results, seconds, problem)
-        for result, column in zip(results, STEP_COLUMNS):
-            row[column] = round(float(result.points()), 2)
-        row.update(total=payload["score"], note=(problem or "").splitlines()[0][:200] if problem else "")
-    except Exception as exc:  # a broken or hostile submission must not stop the batch
-        problem = f"not graded: {exc}"
-        row["note"] = problem[:200]
-        payload = grade.results_json([], time.monotonic() - started, problem)
-    finally:
-        shutil.rmtree(unpacked, ignore_errors=True)
+    for attempt in range(ATTEMPTS):
+        try:
+            row, payload = _graded(entry, hidden)
+            break
+        except Exception as exc:  # a hostile submission must not stop the batch, nor a grader bug
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            reason = " ".join(reason.split())
+            if attempt + 1 < ATTEMPTS:
+                continue
+            row = {"submission": name_of(entry), **{column: "" for column in STEP_COLUMNS}, "total": ""}
+            row.update(status=GRADER_ERROR, note=f"grader error (tried {ATTEMPTS} times): {reason}"[:300])
+            payload = grade.grader_error_json(reason, time.monotonic() - started)
     out = Path(grades_dir) / row["submission"]
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     row["seconds"] = round(time.monotonic() - started, 1)
     return row
+
+
+def _graded(entry, hidden):
+    """-> (gradebook row, results.json payload); raises on the grader's failures."""
+    row = {"submission": name_of(entry), **{column: 0.0 for column in STEP_COLUMNS}, "total": 0.0}
+    row.update(status=GRADED, note="")
+    started = time.monotonic()
+    unpacked = Path(tempfile.mkdtemp(prefix="kit-batch-"))
+    try:
+        try:
+            folder = unzip(entry, unpacked) if entry.suffix.lower() == ".zip" else entry
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise NotAProject(f"the zip cannot be opened: {exc}") from exc
+        project = find_project(folder)
+        if project is None:
+            raise NotAProject("no manage.py found: not a Django project")
+        results, seconds, problem = grade.grade(
+            project, hidden=hidden, quiet=True, jobs=STEP_JOBS, private_redis=True, canary_first=False
+        )
+    except NotAProject as exc:
+        problem = f"not graded: {exc}"
+        row["note"] = problem[:200]
+        return row, grade.results_json([], time.monotonic() - started, problem)
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)
+    payload = grade.results_json(results, seconds, problem)
+    for result, column in zip(results, STEP_COLUMNS):
+        row[column] = round(float(result.points()), 2)
+    row.update(total=payload["score"], note=problem.splitlines()[0][:200] if problem else "")
+    return row, payload
 
 
 def default_jobs():
@@ -116,6 +152,8 @@ def grade_all(submissions, grades_dir=None, jobs=None, hidden=True, progress=Tru
     grades_dir = Path(grades_dir or submissions.parent / f"{submissions.name}-grades").resolve()
     grades_dir.mkdir(parents=True, exist_ok=True)
     entries = submissions_in(submissions)
+    if entries:
+        canary.check()  # raises SandboxNotReady before anyone is graded or anything is written
     rows = []
     with concurrent.futures.ThreadPoolExecutor(jobs or default_jobs()) as pool:
         futures = [pool.submit(grade_one, entry, grades_dir, hidden) for entry in entries]
@@ -129,11 +167,12 @@ def grade_all(submissions, grades_dir=None, jobs=None, hidden=True, progress=Tru
         )
         for future in bar:
             rows.append(future.result())
-            bar.set_postfix_str(f"{rows[-1]['submission']}: {rows[-1]['total']:g}")
+            total = rows[-1]["total"]
+            bar.set_postfix_str(f"{rows[-1]['submission']}: {total if total == '' else format(total, 'g')}")
     rows.sort(key=lambda row: row["submission"])
     gradebook = grades_dir / "gradebook.csv"
     with open(gradebook, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["submission", *STEP_COLUMNS, "total", "note", "seconds"])
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     return rows, gradebook
@@ -153,11 +192,20 @@ def main(argv=None):
         return 2
     print(f"Sandbox: {sandbox.describe()}")
     started = time.monotonic()
-    rows, gradebook = grade_all(args.submissions, args.grades, args.jobs, hidden=not args.public_only)
+    try:
+        rows, gradebook = grade_all(args.submissions, args.grades, args.jobs, hidden=not args.public_only)
+    except grade.GraderError as exc:
+        print(f"The grader could not run, so nobody was graded and nothing was written: {exc}", file=sys.stderr)
+        return 2
     for row in rows:
-        print(f"{row['submission']:<30} {row['total']:>7g}  {row['note']}")
-    print(f"{len(rows)} submissions graded in {time.monotonic() - started:.0f} s; wrote {gradebook}")
-    return 0
+        total = "-" if row["status"] == GRADER_ERROR else format(row["total"], "g")
+        print(f"{row['submission']:<30} {total:>7}  {row['note']}")
+    errors = sum(row["status"] == GRADER_ERROR for row in rows)
+    print(
+        f"{len(rows) - errors} submissions graded, {errors} grader errors (not scored: grade them again) "
+        f"in {time.monotonic() - started:.0f} s; wrote {gradebook}"
+    )
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

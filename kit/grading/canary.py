@@ -191,12 +191,29 @@ def fix_for(box, said="", check="", missing=None):
     return f"check that {sys.executable} runs and imports Django (make setup), or set KIT_GRADE_SANDBOX"
 
 
+def open_sandbox(slot_number, chosen=None):
+    """Sandbox.create, its failures the grader's: a mode unknown or needing root, useradd refused."""
+    from kit.grading.sandbox import MODES, Sandbox
+
+    try:
+        return Sandbox.create(slot_number, chosen)
+    except ValueError as exc:
+        fix = f"unset KIT_GRADE_SANDBOX, or set it to one of {', '.join(MODES)}"
+        raise SandboxNotReady(str(exc), fix, chosen) from exc
+    except PermissionError as exc:
+        fix = "grade as root, or as another user with KIT_GRADE_SANDBOX=bwrap (bubblewrap) or none (no isolation)"
+        raise SandboxNotReady(str(exc), fix, chosen) from exc
+    except (OSError, KeyError, RuntimeError, subprocess.SubprocessError) as exc:
+        fix = "grading as root creates slot users with useradd (package passwd): install it, or free a slot"
+        raise SandboxNotReady(f"the sandbox could not be made: {exc!r}", fix, chosen) from exc
+
+
 def check(chosen=None):
     """The canary once, in a fresh sandbox with a stand-in submission (make doctor, a batch's start)."""
-    from kit.grading.sandbox import Sandbox, slot
+    from kit.grading.sandbox import slot
 
     with slot() as number:
-        box = Sandbox.create(number, chosen)
+        box = open_sandbox(number, chosen)
         try:
             prove(box)
         finally:

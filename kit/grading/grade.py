@@ -30,9 +30,17 @@ from kit.grading import canary, credentials
 from kit.grading.errors import GraderError, SandboxNotReady  # noqa: F401 (part of this module's API)
 
 # The grade's parts and reports, part of this module's API (kit.grading.grade.total, results_json, ...).
-from kit.grading.report import RESULTS_SCHEMA, STEPS, StepResult, results_json, table, total  # noqa: F401
+from kit.grading.report import (  # noqa: F401
+    RESULTS_SCHEMA,
+    STEPS,
+    StepResult,
+    grader_error_json,
+    results_json,
+    table,
+    total,
+)
 from kit.serving.live_server import LiveServer, ServerFailed, stop_process_group
-from kit.grading.sandbox import ENV_VAR, Sandbox, describe, slot
+from kit.grading.sandbox import ENV_VAR, describe, slot
 
 GRADING_DIR = REPO_DIR / "tests" / "grading"
 
@@ -294,7 +302,7 @@ def grade(
             pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(jobs or len(steps)))
             side = stack.enter_context(concurrent.futures.ThreadPoolExecutor(1))  # collect, then the start-up check
             collecting = side.submit(collect, steps, hidden, workdir)
-            box = make_sandbox(stack.enter_context(slot()), sandbox_mode)
+            box = canary.open_sandbox(stack.enter_context(slot()), sandbox_mode)
             stack.callback(box.remove)  # kills whatever the submission left running, removes its area
             copy = copy_submission(project_dir, box.area)
             box.own(box.area)
@@ -343,16 +351,6 @@ def grade(
             return [done[step] for step in steps], time.monotonic() - started, problem
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def make_sandbox(slot_number, chosen):
-    """Sandbox.create, its failures the grader's (a mode that needs root, useradd refused)."""
-    try:
-        return Sandbox.create(slot_number, chosen)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise SandboxNotReady(
-            f"the sandbox could not be made: {exc}", canary.fix_for(Sandbox(area="", mode=chosen or "none"))
-        ) from exc
 
 
 def blame_the_grader_if(box, copy, redis_url, canary_ran):

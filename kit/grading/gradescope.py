@@ -81,14 +81,16 @@ def build(out="autograder.zip"):
 
 
 def run(root):
-    """Grades <root>/submission into <root>/results/results.json; always writes one. -> exit status."""
+    """Grades <root>/submission into <root>/results/results.json; always writes one. -> exit status:
+    1 when the grader failed for its own reasons (results.json then has no score, and Gradescope
+    shows an autograder failure rather than a 0)."""
     from kit.grading import batch
     from kit.grading import grade
 
     root = Path(root)
     results_dir = root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
+    started, status = time.monotonic(), 0
     project = batch.find_project(root / "submission") if (root / "submission").is_dir() else None
     if project is None:
         payload = grade.results_json(
@@ -98,13 +100,14 @@ def run(root):
         try:
             results, seconds, problem = grade.grade(project, quiet=True)
             payload = grade.results_json(results, seconds, problem)
-        except grade.GraderError as exc:
-            payload = grade.results_json([], time.monotonic() - started, f"the grader could not run: {exc}")
+        except Exception as exc:  # the grader's failure (GraderError, or a bug): no score, exit 1
+            status = 1
+            payload = grade.grader_error_json(" ".join(str(exc).split()), time.monotonic() - started)
     (results_dir / "results.json").write_text(
         json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     print(payload["output"])
-    return 0
+    return status
 
 
 def main(argv=None):

@@ -114,9 +114,25 @@ def results_json(results, seconds, problem=""):
     }
 
 
+def grader_error_json(reason, seconds=0.0):
+    """results.json of a submission the grader could not grade for its own reasons: no score (and no
+    tests), so that Gradescope, told by a non-zero exit, shows an autograder failure rather than a 0."""
+    return {
+        "execution_time": round(seconds, 1),
+        "output": (
+            "Grading failed for the grader's own reasons, not because of your submission: nothing was scored. "
+            f"Your instructor will grade it again.\nWhat failed: {reason}"
+        ),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [],
+    }
+
+
+# Gradescope's format. "score" may be left out (it is, when the grader failed: grader_error_json).
 RESULTS_SCHEMA = {
     "type": "object",
-    "required": ["score", "execution_time", "tests"],
+    "required": ["execution_time", "tests"],
     "properties": {
         "score": {"type": "number", "minimum": 0},
         "execution_time": {"type": "number", "minimum": 0},
