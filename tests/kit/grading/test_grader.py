@@ -26,6 +26,7 @@ import jsonschema
 import pytest
 
 from fixtures.broken import FIXTURES, make
+from fixtures import styles
 from kit import PROJECT_DIR, REPO_DIR
 from kit.grading import grade
 from kit.serving import redis_service
@@ -170,6 +171,19 @@ def test_a_broken_submission_loses_only_what_it_breaks(tmp_path, redis_url, name
             assert result.first_failure(), f"step {result.step} lost points without a reason"
     assert (problem != "") == (name == "server_never_starts")
     check_results_json(grade.results_json(results, seconds, problem), results)
+
+
+@pytest.mark.parametrize("name", list(styles.STYLES))
+def test_a_correct_submission_written_differently_scores_100(tmp_path, redis_url, name):
+    """Fair to every correct way of writing the steps (fixtures/styles.py): sync consumers with
+    async_to_sync, JSON consumers, other names, own helpers, a sync bridge with async_to_sync."""
+    results, seconds, problem = graded(styles.make(name, tmp_path), redis_url)
+    assert problem == ""
+    failed = {
+        case["function"]: case["reason"] for result in results for case in result.tests if case["outcome"] != "passed"
+    }
+    assert failed == {}, f"a grading test assumes one way of writing: {failed}"
+    assert [float(r.points()) for r in results] == [20, 30, 30, 20]
 
 
 def test_the_command_line_writes_results_json_and_exits_0(tmp_path):
