@@ -46,7 +46,7 @@ def django_in_memory():
 # module's process checks never meet its own tests' processes from another worker. The notebook
 # modules thus keep one kernel each at a time. These modules' tests are independent gradings of
 # a minute each: they are spread one by one.
-SPREAD_MODULES = ("tests/kit/grading/test_grader.py",)
+SPREAD_MODULES = ("tests/kit/grading/test_grader.py", "tests/kit/grading/test_sandbox_modes.py")
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which the grader's pytest does not load
