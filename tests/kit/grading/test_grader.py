@@ -235,7 +235,7 @@ def test_grading_time_limits_are_settable_by_environment(value, shown):
     """KIT_GRADE_<limit>: a slow machine gives the grader more time, a test less; unset: the default."""
     env = {**os.environ, "KIT_GRADE_TEST_TIMEOUT": value}
     printed = subprocess.run(
-        [sys.executable, "-c", "from kit import grade; print(grade.TEST_TIMEOUT)"],
+        [sys.executable, "-c", "from kit.grading import grade; print(grade.TEST_TIMEOUT)"],
         env=env,
         cwd=REPO_DIR,
         capture_output=True,
