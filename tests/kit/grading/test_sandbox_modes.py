@@ -75,7 +75,7 @@ def root_checkout():
 
 def ensure_tester():
     subprocess.run(
-        ["useradd", "--system", "--create-home", "--user-group", "--shell", "/usr/sbin/nologin", TESTER],
+        ["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", TESTER],
         capture_output=True,
     )
     return pwd.getpwnam(TESTER)
