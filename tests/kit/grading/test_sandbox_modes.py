@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.broken import make as make_broken
+from fixtures.hostile import make as make_hostile
 from kit import REPO_DIR
 from kit.grading import gradescope, runtime
 
@@ -33,6 +34,9 @@ pytestmark = [
 TESTER = "kitgrade-tester"
 BROKEN = "missing_module_echo"  # step 1 lost, the rest kept
 EXPECTED = {"reference": [20, 30, 30, 20], "starter": [0, 0, 0, 0], BROKEN: [0, 30, 30, 20]}
+# In the modes no other test grades hostile submissions in: the two that go for the kit and the tests.
+HOSTILE = ["rewrites_the_kit", "copies_the_hidden_tests"]
+HOSTILE_MODES = ("user", "bwrap")
 
 
 def make_checkout(top):
@@ -56,7 +60,21 @@ def make_checkout(top):
     )
     submissions = {"reference": repo / "project", "starter": top / "starter" / "project"}
     submissions[BROKEN] = make_broken(BROKEN, top / "broken", repo / "project")
+    for name in HOSTILE:
+        submissions[name] = make_hostile(name, top / "hostile", top / "starter" / "project")
     return repo, python, submissions
+
+
+def digest(repo):
+    """SHA-256 over kit/ and tests/ of a checkout (names and bytes, bytecode caches left out)."""
+    import hashlib
+
+    total = hashlib.sha256()
+    for folder in (repo / "kit", repo / "tests"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                total.update(path.relative_to(repo).as_posix().encode() + b"\0" + path.read_bytes())
+    return total.hexdigest()
 
 
 def private_top(owner=None):
@@ -85,7 +103,7 @@ def as_user(user):
     return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"] if user else []
 
 
-def grade_all_three(mode, repo, python, submissions, top, redis_url, user=None):
+def grade_each(mode, repo, python, submissions, top, redis_url, user=None):
     env = {
         **os.environ,
         "KIT_GRADE_SANDBOX": mode,
@@ -110,8 +128,9 @@ def grade_all_three(mode, repo, python, submissions, top, redis_url, user=None):
         )
         return name, run, out
 
+    names = [*EXPECTED, *(HOSTILE if mode in HOSTILE_MODES else [])]
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        return list(pool.map(one, EXPECTED))
+        return list(pool.map(one, names))
 
 
 def check_scores(mode, graded):
@@ -124,7 +143,15 @@ def check_scores(mode, graded):
         steps = [0.0] * 4
         for test in payload["tests"]:
             steps[int(test["name"].split()[1]) - 1] += test["score"]
-        assert [round(points, 2) for points in steps] == EXPECTED[name], f"{mode} {name}: {payload['output']}"
+        wanted = EXPECTED.get(name, [0, 0, 0, 0])  # a hostile starter copy deserves 0
+        assert [round(points, 2) for points in steps] == wanted, f"{mode} {name}: {payload['output']}"
+
+
+def assert_no_leak(repo):
+    """copies_the_hidden_tests writes what it could read to LEAKED_HIDDEN_TESTS.txt (in /tmp, in user mode)."""
+    hidden = (repo / "tests" / "grading" / "test_step2_groups_hidden.py").read_text()[:200]
+    for leak in Path("/tmp").glob("LEAKED_HIDDEN_TESTS.txt"):
+        assert hidden not in leak.read_text(errors="replace"), "the hidden tests leaked"
 
 
 @pytest.mark.parametrize("mode", ["bwrap+user", "user", "none"])
@@ -132,8 +159,11 @@ def test_as_root_every_mode_grades_fairly_from_a_checkout_under_a_0700_directory
     repo, python, submissions = root_checkout
     assert os.stat(repo.parent).st_mode & 0o077 == 0, "the checkout must be out of other users' reach"
     top = private_top()
+    before = digest(repo)
     try:
-        check_scores(mode, grade_all_three(mode, repo, python, submissions, top, redis_url))
+        check_scores(mode, grade_each(mode, repo, python, submissions, top, redis_url))
+        assert digest(repo) == before, "a submission changed the kit or its tests"
+        assert_no_leak(repo)
     finally:
         shutil.rmtree(top, ignore_errors=True)
 
@@ -153,7 +183,10 @@ def test_bwrap_mode_grades_fairly_as_an_ordinary_user_from_its_own_checkout(redi
         )
         if probe.returncode != 0:
             pytest.skip(f"this machine does not allow unprivileged user namespaces: {probe.stderr.strip()[:200]}")
-        check_scores("bwrap", grade_all_three("bwrap", repo, python, submissions, top, redis_url, user=tester))
+        before = digest(repo)
+        check_scores("bwrap", grade_each("bwrap", repo, python, submissions, top, redis_url, user=tester))
+        assert digest(repo) == before, "a submission changed the kit or its tests"
+        assert_no_leak(repo)
     finally:
         shutil.rmtree(top, ignore_errors=True)
 
