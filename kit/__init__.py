@@ -9,8 +9,9 @@ authoring/       the kit's own material: the starter copy (starter.py), notebook
                  project/ (nbsync.py)
 serving/         running the project: a live server process, daphne with the kit's limits, several
                  processes on one Redis, Redis found or started, ports
-grading/         `make grade`: one project (grade.py), a class (batch.py), the sandbox, credentials,
-                 the pytest plugin, reports, Gradescope, grading speed
+grading/         `make grade`: one project (grade.py), a class (batch.py), the sandbox, its canary,
+                 the user mode's mirror (runtime.py), the grader's errors, credentials, the pytest
+                 plugin, reports, Gradescope, grading speed
 harness/         what the served project runs inside: guards, loading a half-written project
 fast/            the fast variant that `make demo` and compose serve
 bench/           `make bench`: the kit against the seed's pattern and the floors
