@@ -253,7 +253,7 @@ def for_slot(uid, gid):
 
 def _for_slot(uid, gid):
     root = runtime_root()
-    with _locked(Path(tempfile.gettempdir()) / f".{root.name}.lock"):
+    with _locked(root.parent / f".{root.name}.lock"):
         root.mkdir(mode=0o755, exist_ok=True)
         if root.is_symlink() or root.stat().st_uid != os.geteuid():
             raise RuntimeError(f"{root} is not the grader's own folder: remove it and grade again")

@@ -38,6 +38,9 @@ from kit.grading import runtime
 
 SLOT_USER = "kitgrade{}"
 ENV_VAR = "KIT_SANDBOX"  # how the grader hands the sandbox to its pytest process
+# Slot locks in one place for every grader on the machine, whatever its TMPDIR: a slot user's
+# processes are killed when its slot is taken, so two graders must never hold the same number.
+SLOT_LOCKS = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
 # Environment names a Django/Channels submission needs; everything else of the grader's is dropped.
 KEEP_NAMES = {
     "LANG",
@@ -146,7 +149,7 @@ def describe(chosen=None):
 def slot():
     """A slot number no other grading process on this machine holds (a file lock), for its lifetime."""
     for number in range(256):
-        path = Path(tempfile.gettempdir()) / f"kit-grade-slot-{number}.lock"
+        path = SLOT_LOCKS / f"kit-grade-slot-{number}.lock"
         try:  # read-only and 0644: another user's grader can lock the same files (flock needs no write)
             handle = open(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
         except OSError:  # a lock file this user cannot open: another number
