@@ -171,7 +171,7 @@ def run_notebook(path, timeout=300):
                 timeout=timeout,
                 kernel_name="python3",
                 shutdown_kernel="graceful",
-                resources={"metadata": {"path": str(Path(path).parent)}},
+                resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},  # the kernel starts in notebooks/, as in the lab
             )
             started = time.perf_counter()
             client.execute()

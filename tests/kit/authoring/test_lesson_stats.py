@@ -108,7 +108,10 @@ def test_the_command_prints_every_notebook_of_the_kit():
 
 @pytest.mark.notebook
 def test_run_times_a_notebook(tmp_path):
-    write_notebook(tmp_path / "01_tiny.ipynb", [nbformat.v4.new_code_cell("print(1 + 1)")])
+    write_notebook(
+        tmp_path / "01_tiny.ipynb",
+        [nbformat.v4.new_code_cell('import sys; sys.path.insert(0, ".."); import kit; print(kit.REPO_DIR)')],
+    )
     result = subprocess.run(
         [sys.executable, "-m", "kit.authoring.lesson_stats", "--run", "--notebooks", str(tmp_path)],
         cwd=REPO_DIR,
