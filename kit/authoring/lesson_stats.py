@@ -60,6 +60,7 @@ class Stats:
     longest: tuple = (0, None, None)  # (lines, cell index, project path or None)
     long_cells: list = field(default_factory=list)  # (index, lines, project path or None) over MAX_CODE_LINES
     seconds: float | None = None
+    failed: str | None = None  # --run: where the notebook stopped, if it did
 
     @property
     def chapter(self):
@@ -154,8 +155,10 @@ def goal_problems(all_stats):
 
 
 def run_notebook(path, timeout=300):
-    """Runs the notebook in a fresh kernel on a temporary copy of project/; its run time in seconds."""
+    """Runs the notebook in a fresh kernel on a temporary copy of project/.
+    Returns (seconds, None), or (seconds until it stopped, "cell N: the error's last line")."""
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     notebook = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="kit-lesson-stats-") as folder:
@@ -174,13 +177,21 @@ def run_notebook(path, timeout=300):
                 resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},  # the kernel starts in notebooks/, as in the lab
             )
             started = time.perf_counter()
-            client.execute()
-            return time.perf_counter() - started
+            try:
+                client.execute()
+            except CellExecutionError as error:
+                index = next((i for i, cell in enumerate(notebook.cells) if _has_error(cell)), "?")
+                return time.perf_counter() - started, f"cell {index}: {error.ename}: {error.evalue}"[:200]
+            return time.perf_counter() - started, None
         finally:
             if saved is None:
                 os.environ.pop("KIT_PROJECT_DIR", None)
             else:
                 os.environ["KIT_PROJECT_DIR"] = saved
+
+
+def _has_error(cell):
+    return any(output.get("output_type") == "error" for output in cell.get("outputs", []))
 
 
 def table(all_stats):
@@ -196,7 +207,7 @@ def table(all_stats):
                 f"{stats.markdown_words}+{stats.code_words}",
                 str(len(stats.hand_calls)),
                 longest,
-                f"{stats.seconds:.1f} s" if stats.seconds is not None else "-",
+                "-" if stats.seconds is None else f"{stats.seconds:.1f} s" + (" FAILED" if stats.failed else ""),
             )
         )
     core = [stats for stats in all_stats if stats.core]
@@ -207,6 +218,8 @@ def table(all_stats):
 
 def run_time_lines(all_stats):
     timed = {stats.chapter: stats.seconds for stats in all_stats if stats.core and stats.seconds is not None}
+    if any(stats.failed for stats in all_stats if stats.core):
+        return ["run time: not summed, a core notebook stopped early"]
     lines = []
     for chapters, goal in RUN_GOALS:
         if all(chapter in timed for chapter in chapters):
@@ -232,8 +245,11 @@ def main(argv=None):
     if args.run:
         for stats in all_stats:
             print(f"running {stats.name} ...", flush=True)
-            stats.seconds = run_notebook(args.notebooks / stats.name)
+            stats.seconds, stats.failed = run_notebook(args.notebooks / stats.name)
     print(table(all_stats))
+    for stats in all_stats:
+        if stats.failed:
+            print(f"{stats.name} stopped at {stats.failed}")
     if args.hand_calls:
         for stats in all_stats:
             print(f"{stats.name}: hand-call cells {stats.hand_calls}")

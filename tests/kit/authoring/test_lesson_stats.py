@@ -122,3 +122,13 @@ def test_run_times_a_notebook(tmp_path):
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("01_tiny.ipynb"))
     assert row.rstrip().endswith(" s"), row
+    write_notebook(tmp_path / "01_tiny.ipynb", [nbformat.v4.new_code_cell("1 / 0")])
+    result = subprocess.run(
+        [sys.executable, "-m", "kit.authoring.lesson_stats", "--run", "--notebooks", str(tmp_path)],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "01_tiny.ipynb stopped at cell 0: ZeroDivisionError: division by zero" in result.stdout, result.stdout
