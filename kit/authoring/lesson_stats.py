@@ -217,15 +217,20 @@ def table(all_stats):
 
 
 def run_time_lines(all_stats):
-    timed = {stats.chapter: stats.seconds for stats in all_stats if stats.core and stats.seconds is not None}
-    if any(stats.failed for stats in all_stats if stats.core):
-        return ["run time: not summed, a core notebook stopped early"]
+    """The run-time goals, as printed figures: a goal whose notebooks did not all run to the end is not summed."""
+    core = {stats.chapter: stats for stats in all_stats if stats.core and stats.seconds is not None}
     lines = []
     for chapters, goal in RUN_GOALS:
-        if all(chapter in timed for chapter in chapters):
-            total = sum(timed[chapter] for chapter in chapters)
-            verdict = "within" if total <= goal else "OVER"
-            lines.append(f"run time {chapters[0]}-{chapters[-1]}: {total:.1f} s ({verdict} the goal of {goal:.0f} s)")
+        span = f"{chapters[0]}-{chapters[-1]}"
+        if not all(chapter in core for chapter in chapters):
+            continue
+        stopped = [core[chapter].name for chapter in chapters if core[chapter].failed]
+        if stopped:
+            lines.append(f"run time {span}: not summed, {', '.join(stopped)} stopped early")
+            continue
+        total = sum(core[chapter].seconds for chapter in chapters)
+        verdict = "within" if total <= goal else "OVER"
+        lines.append(f"run time {span}: {total:.1f} s ({verdict} the goal of {goal:.0f} s)")
     return lines
 
 

@@ -94,6 +94,11 @@ def test_run_time_goals_are_printed_figures():
     ]
     timed[0].seconds = 40.0
     assert lesson_stats.run_time_lines(timed)[0] == "run time 01-03: 60.0 s (OVER the goal of 45 s)"
+    timed[3].failed = "cell 1: ImportError: ..."
+    assert lesson_stats.run_time_lines(timed) == [
+        "run time 01-03: 60.0 s (OVER the goal of 45 s)",
+        "run time 01-05: not summed, 04_x.ipynb stopped early",
+    ]
 
 
 def test_the_command_prints_every_notebook_of_the_kit():
