@@ -10,7 +10,7 @@ WITH_REDIS := $(PY) -m kit.serving.redis_service run --
 # Jupyter refuses to run as root unless told (containers, CI machines).
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test lint doctor demo bench bench-quick grade gradescope bench-grade starter setup setup-dev check-python clean help
+.PHONY: lab test lint doctor demo bench bench-quick grade gradescope bench-grade starter lesson-stats setup setup-dev check-python clean help
 
 help:
 	@echo "make lab     JupyterLab on notebooks/, with a Redis found or started"
@@ -23,6 +23,7 @@ help:
 	@echo "make grade SUBMISSIONS=<dir>            grade a class (folders or zips): gradebook.csv + each results.json"
 	@echo "make gradescope                         autograder.zip for Gradescope (setup.sh, run_autograder)"
 	@echo "make starter DEST=<dir>                 the learner's copy: every solution region replaced by a TODO stub"
+	@echo "make lesson-stats [LESSON_STATS_ARGS=--run]  each notebook's cells, words, hand calls, longest cell (and run time)"
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.11 or newer is needed (python3.11, python3.12 or python3.13 on PATH)"; exit 1; fi
@@ -98,6 +99,11 @@ bench-grade: setup-dev
 starter: setup
 	@if [ -z "$(DEST)" ]; then echo "usage: make starter DEST=<new directory>"; exit 2; fi
 	$(PY) -m kit.authoring.starter "$(DEST)"
+
+# How heavy each notebook is, against the lesson's goals (kit/authoring/lesson_stats.py). --run also times them.
+LESSON_STATS_ARGS ?=
+lesson-stats: setup-dev
+	$(PY) -m kit.authoring.lesson_stats $(LESSON_STATS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

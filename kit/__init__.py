@@ -6,7 +6,7 @@ demo.py          `make demo`: the live project, Redis and simulated devices for 
 lab/             inside the notebooks' kernels: project cells that write files, kernel start-up,
                  a step not done yet said plainly
 authoring/       the kit's own material: the starter copy (starter.py), notebooks kept equal to
-                 project/ (nbsync.py)
+                 project/ (nbsync.py), each notebook's size against the lesson's goals (lesson_stats.py)
 serving/         running the project: a live server process, daphne with the kit's limits, several
                  processes on one Redis, Redis found or started, ports
 grading/         `make grade`: one project (grade.py), a class (batch.py), the sandbox, its canary,

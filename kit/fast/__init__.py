@@ -2,7 +2,7 @@
 
 Step 3's design as the notebooks teach it (Django views, DeviceConsumer, RedisChannelLayer, daphne)
 stays what `runserver` and the grader run. This package is what `make demo`, compose's `web` and
-`make bench`'s "kit" serve instead, each change measured on its own (notebook 05, docs/bench.md):
+`make bench`'s "kit" serve instead, each change measured on its own (notebook 05a, docs/bench.md):
 
   api        the HTTP API served by a Channels AsyncHttpConsumer (kit/fast/api.py): the same URLconf,
              views and validation (mysite/api.py), without Django's request handler and middleware
