@@ -19,6 +19,7 @@ settings (kit.harness.settings, kit.fast.settings) or asks the kit for a layer (
    only the part up to the `!`, as receive() does. group_send already does; the pub/sub layer too.
 """
 
+import atexit
 import json
 import logging
 import os
@@ -232,9 +233,9 @@ def kind_of(backend_path):
 
 
 def serve(layers_setting):
-    """In a server process, at start: checks that no live server on the same Redis and prefix uses
-    another layer or other shards (LayerMismatch if one does), then records this one on every shard
-    and keeps the record fresh from a thread while the process lives. No Redis: nothing to record."""
+    """In a server process, at start: records this server's layer on every shard (a warning if a server
+    with another layer or other shards recorded one there), keeps the record fresh from a thread while
+    the process lives, and removes it at exit. No Redis: nothing to record."""
     config = layers_setting.get("default", {})
     kind = kind_of(config.get("BACKEND", ""))
     options = config.get("CONFIG", {})
@@ -251,9 +252,10 @@ def serve(layers_setting):
     except Exception as exc:  # Redis away at start: the server says so when it is used
         log.info("Could not read the channel layer's record (%s): %s", key, exc)
         error = None
-    if error is not None:
-        raise LayerMismatch(f"{error} (this server did not start: stop the other one, or use another prefix)")
+    if error is not None:  # another server, or one killed less than RECORD_TTL_SECONDS ago: this one takes over
+        log.warning("%s (or it stopped without removing its record): this server's layer replaces it.", error)
     _write(hosts, key, record)
+    atexit.register(_remove, hosts, key)
     thread = threading.Thread(target=_keep_fresh, args=(hosts, key, record), daemon=True, name="kit-layer-record")
     thread.start()
     return record
@@ -285,6 +287,22 @@ def _write(hosts, key, record):
                 client.close()
         except Exception as exc:
             log.debug("Could not write the channel layer's record on %s: %s", _address(host), exc)
+
+
+def _remove(hosts, key):
+    """At exit: this server's record goes (if it is still this server's), so that another kind of
+    server may start on the same prefix at once. A killed server's record expires by itself."""
+    for host in hosts:
+        try:
+            client = _client(host)
+            try:
+                data = client.get(key)
+                if data and json.loads(data).get("pid") == os.getpid():
+                    client.delete(key)
+            finally:
+                client.close()
+        except Exception:
+            pass
 
 
 def _keep_fresh(hosts, key, record):
