@@ -108,9 +108,12 @@ class LiveServer:
         # The one setting every process on this Redis must agree on (kit/layers.py), set explicitly for the
         # server and for manage(): the fast variant's pub/sub layer when its "pubsub" change is on.
         if not self.env.get("CHANNEL_LAYER"):
-            from kit.fast import enabled
+            from kit.fast import STEPS
 
-            self.env["CHANNEL_LAYER"] = "pubsub" if self.fast and "pubsub" in enabled() else "core"
+            chosen = self.env.get("KIT_FAST")  # the server's changes (kit/fast/__init__.py): all by default
+            steps = set(STEPS) if chosen is None else {step.strip() for step in chosen.split(",")}
+            fast_settings = self.env["DJANGO_SETTINGS_MODULE"] == "kit.fast.settings"  # also the bench's variants
+            self.env["CHANNEL_LAYER"] = "pubsub" if fast_settings and "pubsub" in steps else "core"
         self.layer_kind = self.env["CHANNEL_LAYER"]
 
     # -- addresses -------------------------------------------------------------------------
@@ -233,7 +236,8 @@ class LiveServer:
         if not self.redis_url:
             raise ServerFailed("this server uses the in-memory layer: no other process can reach it")
         hosts = layers.hosts_from_url(self.redis_url)
-        return layers.outside_layer(self.layer_kind, hosts, self.layer_prefix, fast=self.fast)
+        fast = self.env["DJANGO_SETTINGS_MODULE"] == "kit.fast.settings"
+        return layers.outside_layer(self.layer_kind, hosts, self.layer_prefix, fast=fast)
 
     def shell_env(self):
         """What another shell needs to reach this server with the project's own settings: the Redis,
