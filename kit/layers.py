@@ -143,27 +143,33 @@ class RedisChannelLayer(Agreement, CoreChannelLayer):
         return super().consistent_hash(value)
 
     async def send(self, channel, message):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await super().send(channel, message)
 
     async def receive(self, channel):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await super().receive(channel)
 
     async def new_channel(self, prefix="specific."):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await super().new_channel(prefix)
 
     async def group_add(self, group, channel):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await super().group_add(group, channel)
 
     async def group_discard(self, group, channel):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await super().group_discard(group, channel)
 
     async def group_send(self, group, message):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await super().group_send(group, message)
 
 
@@ -173,27 +179,33 @@ class AgreeingPubSub(Agreement):
     kind = "pubsub"
 
     async def send(self, channel, message):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await self._get_layer().send(channel, message)
 
     async def receive(self, channel):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await self._get_layer().receive(channel)
 
     async def new_channel(self, prefix="specific."):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await self._get_layer().new_channel(prefix)
 
     async def group_add(self, group, channel):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await self._get_layer().group_add(group, channel)
 
     async def group_discard(self, group, channel):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await self._get_layer().group_discard(group, channel)
 
     async def group_send(self, group, message):
-        await self.agree()
+        if not self._agreed:
+            await self.agree()
         return await self._get_layer().group_send(group, message)
 
     async def flush(self):
@@ -255,6 +267,7 @@ def serve(layers_setting):
     if error is not None:  # another server, or one killed less than RECORD_TTL_SECONDS ago: this one takes over
         log.warning("%s (or it stopped without removing its record): this server's layer replaces it.", error)
     _write(hosts, key, record)
+    _hosts[key] = hosts
     atexit.register(_remove, hosts, key)
     thread = threading.Thread(target=_keep_fresh, args=(hosts, key, record), daemon=True, name="kit-layer-record")
     thread.start()
@@ -289,9 +302,27 @@ def _write(hosts, key, record):
             log.debug("Could not write the channel layer's record on %s: %s", _address(host), exc)
 
 
+def stop_serving():
+    """This server's records removed now (a server that exits by a re-raised signal runs no atexit)."""
+    for key, hosts in list(_hosts.items()):
+        _remove(hosts, key)
+
+
+_hosts = {}  # record key -> the shards it is written on
+_record_lock = threading.Lock()  # the refresh thread and the removal at exit, one at a time
+_stopped = set()  # record keys removed at exit: the refresh thread writes them no more
+
+
 def _remove(hosts, key):
     """At exit: this server's record goes (if it is still this server's), so that another kind of
     server may start on the same prefix at once. A killed server's record expires by itself."""
+    with _record_lock:
+        if key not in _stopped:
+            _stopped.add(key)
+            _delete_own(hosts, key)
+
+
+def _delete_own(hosts, key):
     for host in hosts:
         try:
             client = _client(host)
@@ -308,7 +339,10 @@ def _remove(hosts, key):
 def _keep_fresh(hosts, key, record):
     while True:
         time.sleep(RECORD_REFRESH_SECONDS)
-        _write(hosts, key, record)
+        with _record_lock:
+            if key in _stopped:
+                return
+            _write(hosts, key, record)
 
 
 def redis_url_module():

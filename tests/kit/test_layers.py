@@ -128,3 +128,21 @@ def test_another_prefix_is_not_checked(server):
         **kit_settings,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("served", ["fast", "plain"])
+def test_the_server_records_its_layer_and_removes_the_record_when_it_stops(redis, served):
+    import redis as redis_py
+
+    prefix = f"rec{uuid.uuid4().hex[:6]}"
+    live = start_server(redis.url, fast=served == "fast", layer_prefix=prefix)
+    client = redis_py.Redis.from_url(redis.url)
+    try:
+        record = json.loads(client.get(prefix + "kit:layer"))
+        assert record["kind"] == ("pubsub" if served == "fast" else "core") and record["pid"] == live.process.pid
+        assert 0 < client.ttl(prefix + "kit:layer") <= 30
+        live.stop()  # SIGTERM: the server exits normally and removes its record
+        assert client.get(prefix + "kit:layer") is None
+    finally:
+        live.close()
+        client.close()
