@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -21,10 +22,11 @@ import sys
 import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
-from kit import PROJECT_DIR
+from kit import PROJECT_DIR, REPO_DIR
 from kit.serving import redis_service
 from kit.serving.live_server import LiveServer, stop_process_group
 from kit.serving.ports import free_port
@@ -32,6 +34,7 @@ from kit.serving.ports import port_is_free
 
 INSTRUCTOR = "instructor"
 OFFLINE_DEVICE = "lab-thermostat"  # never connects: shows what offline looks like
+DEFAULT_ENV_FILE = REPO_DIR / ".kit" / "demo.env"  # what another shell sources to reach the demo's server
 SIMULATOR = PROJECT_DIR / "devices" / "management" / "commands" / "simulate_devices.py"
 ONLINE_WAIT_SECONDS = 20
 
@@ -94,7 +97,18 @@ def wait_until_online(server, api_key, device_ids, timeout=ONLINE_WAIT_SECONDS):
     return online
 
 
-def banner(server, redis, password, api_key, sim_ids, online, simulator):
+def write_env_file(server, path):
+    """What another shell needs to reach the demo's server with the project's own settings: the Redis,
+    the layer's kind and prefix, the database. `source` it, then run manage.py from project/ or a script."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# make demo's environment: source this file, then e.g. cd project; python manage.py revoke_device sim-1"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in server.shell_env().items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def banner(server, redis, password, api_key, sim_ids, online, simulator, env_file=None):
     base = server.http_url
     if simulator is None:
         devices = f"{OFFLINE_DEVICE} (offline); no simulator yet: {SIMULATOR.name} is missing"
@@ -112,8 +126,15 @@ def banner(server, redis, password, api_key, sim_ids, online, simulator):
         f"  API key            {api_key}",
         f"      curl -H 'Authorization: Bearer {api_key}' {base}/api/devices/",
         f"  Redis              {redis.url} ({redis.source})",
+        f"  Channel layer      {server.layer_kind}, prefix {server.layer_prefix} (CHANNEL_LAYER, CHANNEL_LAYER_PREFIX)",
         f"  Logs               {server.workdir}",
     ]
+    if env_file is not None:
+        lines += [
+            f"  Another shell      source {env_file}",
+            "      then: cd project && python manage.py revoke_device sim-1   (or a script's group_send)",
+            *(f"      export {name}={shlex.quote(value)}" for name, value in server.shell_env().items()),
+        ]
     width = max(map(len, lines)) + 4
     print("=" * width, *lines, "=" * width, sep="\n", flush=True)
     pids = [f"server {server.process.pid}"]
@@ -149,8 +170,8 @@ def keep_logs(server):
     return kept
 
 
-def run(port, count, prefix, exit_after, fast=True):
-    redis = server = simulator = None
+def run(port, count, prefix, exit_after, fast=True, env_file=DEFAULT_ENV_FILE):
+    redis = server = simulator = written = None
     status = 1
     try:
         redis = redis_service.find_or_start()
@@ -175,7 +196,8 @@ def run(port, count, prefix, exit_after, fast=True):
         if SIMULATOR.exists() and count > 0:
             simulator = start_simulator(server, count, prefix)
             online = wait_until_online(server, api_key, sim_ids)
-        banner(server, redis, password, api_key, sim_ids, online, simulator)
+        written = write_env_file(server, env_file) if env_file else None
+        banner(server, redis, password, api_key, sim_ids, online, simulator, written)
         status = watch(server, simulator, exit_after)
     except (KeyboardInterrupt, Stop):
         status = 0
@@ -194,6 +216,8 @@ def run(port, count, prefix, exit_after, fast=True):
             server.close()
         if redis is not None:
             redis.stop()
+        if written is not None:
+            written.unlink(missing_ok=True)  # it named a server that is gone
         print("Stopped everything the demo started.", flush=True)
     return status
 
@@ -218,6 +242,11 @@ def main(argv=None):
         metavar="SECONDS",
         help="stop by itself after SECONDS (smoke tests); default: run until Ctrl-C",
     )
+    parser.add_argument(
+        "--env-file",
+        default=str(DEFAULT_ENV_FILE),
+        help="write what another shell needs to reach the demo's server here, to `source` (default %(default)s)",
+    )
     args = parser.parse_args(argv)
 
     def stop(signum, frame):
@@ -225,7 +254,7 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
-    return run(args.port, args.devices, args.prefix, args.exit_after, fast=not args.plain)
+    return run(args.port, args.devices, args.prefix, args.exit_after, fast=not args.plain, env_file=args.env_file)
 
 
 if __name__ == "__main__":

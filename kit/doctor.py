@@ -164,7 +164,9 @@ def check_redis():
     try:
         with redis_service.running(quiet=True, install=False) as redis:
             version = ".".join(map(str, redis_service.server_version(redis.url)))
-            return Check("Redis", True, f"{version} at {redis.url} ({redis.source}; stopped again if started)")
+            shards = redis_service.shard_urls(redis.url)
+            where = f"{len(shards)} shards: {', '.join(shards)}" if len(shards) > 1 else redis.url
+            return Check("Redis", True, f"{version} at {where} ({redis.source}; stopped again if started)")
     except redis_service.RedisUnavailable as exc:
         return Check("Redis", False, str(exc), fix)
     except ImportError as exc:  # the redis client is not installed yet

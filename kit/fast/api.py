@@ -73,10 +73,27 @@ class ApiConsumer(cleanup.OccasionalCleanup, AsyncHttpConsumer):
         await self.answer(response)
 
     async def answer(self, response):
+        secure(response)
         headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
         if not response.has_header("Content-Length"):
             headers.append((b"content-length", str(len(response.content)).encode()))
         await self.send_response(response.status_code, response.content, headers=headers)
+
+
+def secure(response):
+    """The headers Django's SecurityMiddleware and XFrameOptionsMiddleware put on every response of step 3's
+    design, which this consumer serves without: the same settings, the same values (a header the view
+    set itself is kept)."""
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        response.headers.setdefault("Referrer-Policy", policy if isinstance(policy, str) else ",".join(policy))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        response.headers.setdefault("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY)
+    if not getattr(response, "xframe_options_exempt", False):
+        response.headers.setdefault("X-Frame-Options", getattr(settings, "X_FRAME_OPTIONS", "DENY").upper())
+    return response
 
 
 def api_or(other, api=None, prefix="/api/"):

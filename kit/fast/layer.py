@@ -36,6 +36,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from channels_redis.utils import _wrap_close, decode_hosts
 
 from kit.fast.local_queue import LocalQueue
+from kit.layers import AgreeingPubSub
 from kit.fast.shard import BoundedShard, stamp
 
 log = logging.getLogger("kit.fast")
@@ -168,7 +169,14 @@ class BoundedLoopLayer(RedisPubSubLoopLayer):
         await self._get_shard(channel).subscribe(channel)
 
 
-class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
+class BoundedPubSubChannelLayer(AgreeingPubSub, RedisPubSubChannelLayer):
+    """The fast variant's pub/sub layer, checked against the server's record like the kit's others
+    (kit/layers.py): a process on another kind of layer gets an error, not silence."""
+
+    def __init__(self, hosts=None, prefix="asgi", **kwargs):
+        super().__init__(hosts=hosts, prefix=prefix, **kwargs)
+        self._agreement_setup(hosts, prefix)
+
     async def group_subscribers(self, group):
         return await self._get_layer().group_subscribers(group)
 

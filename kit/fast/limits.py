@@ -14,6 +14,7 @@ The same settings as kit.serving.daphne_limited: KIT_HEADER_TIMEOUT_SECONDS, KIT
 """
 
 import logging
+import re
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -31,13 +32,84 @@ log = logging.getLogger("kit.serving.daphne_limited")
 WRITE_BUFFER_HIGH = SEND_LIMIT_BYTES + 2 * 2**20
 
 
+LINGER_SECONDS = 5  # how long a closed request's unread body is still read (and dropped)
+# A token (RFC 9110) that llhttp, httptools's parser, does not know as a method: 405 like Django's views.
+METHOD_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32} \S+ HTTP/1\.[01]\r?\n")
+SECURITY_HEADERS = (  # what Django's SecurityMiddleware gives step 3's design (kit/fast/api.py adds the same)
+    b"x-content-type-options: nosniff\r\nreferrer-policy: same-origin\r\ncross-origin-opener-policy: same-origin\r\n"
+    b"x-frame-options: DENY\r\n"
+)
+
+
+class LingeringTransport:
+    """The connection's transport as uvicorn's request cycle sees it, with one change: closing it while
+    the client is still sending the request's body (a 413 answered before the body is read, a
+    `Connection: close` request) first shuts down writing and goes on reading, so the client reads the
+    response instead of a reset: the lingering close of RFC 9112 9.6. uvicorn closes at once, and
+    the client's next write of the body gets a reset that discards the unread response."""
+
+    def __init__(self, transport, protocol):
+        self._transport, self._protocol = transport, protocol
+        self.lingering = False
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+    def is_closing(self):
+        return self.lingering or self._transport.is_closing()
+
+    def close(self):
+        cycle = self._protocol.cycle
+        if self.lingering or self._transport.is_closing():
+            return
+        if cycle is None or not cycle.more_body or not self._transport.can_write_eof():
+            self._transport.close()
+            return
+        self.lingering = True
+        self._transport.write_eof()  # the response is out: the client sees its end
+        self._transport.resume_reading()
+        self._protocol.loop.call_later(LINGER_SECONDS, self._transport.close)
+
+    def body_done(self):
+        if self.lingering:
+            self._transport.close()
+
+
 class HeaderTimeoutHttpToolsProtocol(HttpToolsProtocol):
     head_received = False
     head_timer = None
 
     def connection_made(self, transport):
-        super().connection_made(transport)
+        super().connection_made(LingeringTransport(transport, self))
         self.head_timer = self.loop.call_later(HEADER_TIMEOUT_SECONDS, self.cut_if_no_head)
+
+    def data_received(self, data):
+        if self.transport.is_closing():
+            return  # lingering: the rest of a body nobody reads
+        if self.cycle is None or self.cycle.response_complete:  # a request begins: its line, for 405 below
+            self._first_bytes = bytes(data[:256])
+        super().data_received(data)
+
+    def send_400_response(self, msg):
+        """uvicorn answers 400 to what its parser rejects; a well-formed request line whose method llhttp
+        does not know (FOO) gets 405 instead, as Django's views answer it on step 3's design."""
+        line = getattr(self, "_first_bytes", b"")
+        if METHOD_TOKEN.match(line):
+            method = line.split(b" ", 1)[0].decode("ascii")
+            body = ('{"error": "method %s not allowed"}' % method).encode()
+            self.transport.write(
+                b"HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\n"
+                + SECURITY_HEADERS
+                + b"connection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
+                + body
+            )
+            self.transport.close()
+            return
+        super().send_400_response(msg)
+
+    def on_message_complete(self):
+        super().on_message_complete()
+        self.transport.body_done()
 
     def on_headers_complete(self):
         self.head_received = True

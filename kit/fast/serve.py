@@ -93,7 +93,16 @@ def main(argv=None):
     # uvicorn's own --fd takes the socket for a Unix one, and a TCP socket taken so gets no
     # TCP_NODELAY: Nagle's algorithm then holds back a response's last segment (40 ms).
     sockets = [socket.socket(fileno=args.fd)] if args.fd is not None else None
-    uvicorn.Server(config(args.host, args.port)).run(sockets=sockets)  # SIGTERM: close frames, then exit
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None):
+            await super().shutdown(sockets)
+            from kit import layers
+
+            # uvicorn ends by raising the signal again (no atexit): the layer's record goes here (kit/layers.py).
+            layers.stop_serving()
+
+    Server(config(args.host, args.port)).run(sockets=sockets)  # SIGTERM: close frames, then exit
     return 0
 
 

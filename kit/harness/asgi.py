@@ -18,11 +18,15 @@ django_asgi_app = get_asgi_application()  # sets Django up, before anything impo
 from django.conf import settings  # noqa: E402
 from django.urls import get_resolver, re_path  # noqa: E402
 
+from kit import layers  # noqa: E402
 from kit.harness import guards, receive_fix  # noqa: E402
 from kit.harness.loading import APPS, broken_apps  # noqa: E402
 
 guards.install()
 receive_fix.install()  # channels_redis#366: a cancelled receive() loses no message
+# This server's layer recorded in Redis: another process on the same Redis and prefix with another kind
+# of layer or other shards gets an error at its first layer call (kit/layers.py).
+layers.serve(settings.CHANNEL_LAYERS)
 
 
 def app_by_app(broken):

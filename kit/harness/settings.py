@@ -13,3 +13,13 @@ LOGGING["loggers"] = {
     **LOGGING.get("loggers", {}),
     "kit": {"handlers": ["kit_console"], "level": "INFO", "propagate": False},
 }
+
+# The kit's layers (kit/layers.py): the same kind the project's settings chose, checked against the
+# server's record in Redis (another kind on the same Redis and prefix is an error, not silence), and
+# direct sends on the shard where receive() reads (channels_redis#221).
+from kit.layers import kit_backend  # noqa: E402
+
+CHANNEL_LAYERS = {
+    alias: {**layer, "BACKEND": kit_backend(layer.get("BACKEND", ""))}
+    for alias, layer in CHANNEL_LAYERS.items()  # noqa: F405
+}

@@ -122,6 +122,16 @@ class LiveServer:
         self.fast = os.environ.get("KIT_SERVED") == "fast" if fast is None else fast
         if self.fast:
             self.env["DJANGO_SETTINGS_MODULE"] = "kit.fast.settings"
+        # The one setting every process on this Redis must agree on (kit/layers.py), set explicitly for the
+        # server and for manage(): the fast variant's pub/sub layer when its "pubsub" change is on.
+        if not self.env.get("CHANNEL_LAYER"):
+            from kit.fast import STEPS
+
+            chosen = self.env.get("KIT_FAST")  # the server's changes (kit/fast/__init__.py): all by default
+            steps = set(STEPS) if chosen is None else {step.strip() for step in chosen.split(",")}
+            fast_settings = self.env["DJANGO_SETTINGS_MODULE"] == "kit.fast.settings"  # also the bench's variants
+            self.env["CHANNEL_LAYER"] = "pubsub" if fast_settings and "pubsub" in steps else "core"
+        self.layer_kind = self.env["CHANNEL_LAYER"]
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -239,16 +249,25 @@ class LiveServer:
 
     def channel_layer(self):
         """A channel layer in the caller's process that reaches this server's consumers (Redis only):
-        the same kind as the server's (the fast variant's is a pub/sub layer)."""
-        from channels_redis.core import RedisChannelLayer
+        the same kind and shards as the server's (kit/layers.py)."""
+        from kit import layers
 
         if not self.redis_url:
             raise ServerFailed("this server uses the in-memory layer: no other process can reach it")
-        if self.fast:
-            from kit.fast.layer import OutsideLayer
+        hosts = layers.hosts_from_url(self.redis_url)
+        fast = self.env["DJANGO_SETTINGS_MODULE"] == "kit.fast.settings"
+        return layers.outside_layer(self.layer_kind, hosts, self.layer_prefix, fast=fast)
 
-            return OutsideLayer(hosts=[self.redis_url], prefix=self.layer_prefix)
-        return RedisChannelLayer(hosts=[self.redis_url], prefix=self.layer_prefix)
+    def shell_env(self):
+        """What another shell needs to reach this server with the project's own settings: the Redis,
+        the layer's kind and prefix, the database (make demo writes them to a file to source)."""
+        return {
+            "REDIS_URL": self.redis_url or "",
+            "CHANNEL_LAYER": self.layer_kind,
+            "CHANNEL_LAYER_PREFIX": self.layer_prefix,
+            "DJANGO_DB_PATH": self.db_path,
+            "DJANGO_SETTINGS_MODULE": "mysite.settings",
+        }
 
     # -- management commands ---------------------------------------------------------------
     def manage(self, *args, timeout=COMMAND_TIMEOUT):

@@ -74,29 +74,55 @@ class Redis:
         self.stopped = False
 
 
+def shard_urls(url):
+    """REDIS_URL's shards (one URL, or several separated by commas: project/mysite/redis_url.py);
+    RedisUnavailable saying what is wrong with a malformed one, or with a Sentinel shard (not served yet)."""
+    if "," not in url:
+        return [url]
+    from kit.layers import redis_url_module
+
+    parser = redis_url_module()
+    try:
+        parser.channel_layer_hosts(url)  # every shard well-formed, none behind Sentinel
+    except parser.BadRedisUrl as exc:
+        raise RedisUnavailable(f"REDIS_URL: {exc}") from None
+    return parser.split_shards(url)
+
+
 def ping(url, timeout=1.0):
-    """True if a Redis answers PING at url."""
+    """True if a Redis answers PING at url (at every shard of a sharded one)."""
     import redis
 
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except (redis.RedisError, OSError, ValueError):
+        urls = shard_urls(url)
+    except RedisUnavailable:
         return False
+    for one in urls:
+        try:
+            client = redis.Redis.from_url(one, socket_connect_timeout=timeout, socket_timeout=timeout)
+            try:
+                if not client.ping():
+                    return False
+            finally:
+                client.close()
+        except (redis.RedisError, OSError, ValueError):
+            return False
+    return True
 
 
 def server_version(url):
+    """(major, minor) of the Redis at url: the oldest of its shards."""
     import redis
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        raw = client.info("server").get("redis_version", "0")
-    finally:
-        client.close()
-    return tuple(int(part) for part in str(raw).split(".")[:2])
+    versions = []
+    for one in shard_urls(url):
+        client = redis.Redis.from_url(one, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            raw = client.info("server").get("redis_version", "0")
+        finally:
+            client.close()
+        versions.append(tuple(int(part) for part in str(raw).split(".")[:2]))
+    return min(versions)
 
 
 def _spawn(binary, port, workdir):
@@ -171,6 +197,10 @@ def find_or_start(install=True, skip=()):
     """A Redis, in the contract's order. skip: sources to pass over (tests use it)."""
     env_url = os.environ.get("REDIS_URL")
     if env_url and "REDIS_URL" not in skip:
+        shards = shard_urls(env_url)
+        if len(shards) > 1 and not ping(env_url, timeout=2):
+            silent = [one for one in shards if not ping(one, timeout=2)]
+            raise RedisUnavailable(f"REDIS_URL names {len(shards)} shards; nothing answers PING at {', '.join(silent)}")
         if not ping(env_url, timeout=2):
             raise RedisUnavailable(f"REDIS_URL is set to {env_url} but nothing answers PING there")
         return _checked(Redis(url=env_url, source="REDIS_URL"))

@@ -7,6 +7,10 @@ environment, with safe development defaults. REDIS_URL picks the channel layer.
 import os
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
+from mysite import redis_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -86,21 +90,33 @@ DATABASES = {
 }
 
 # The channel layer: Redis when REDIS_URL is set, else the in-memory layer (one process only).
+# REDIS_URL may name several Redis servers, separated by commas: shards of one layer (mysite/redis_url.py).
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Which channels-redis layer: "core" (sorted sets, BZPOPMIN) or "pubsub" (PUBLISH/SUBSCRIBE). They never
+# see each other's messages: every process sharing the Redis (server, manage.py, scripts) must agree.
+CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "core")
+CHANNEL_LAYER_BACKENDS = {
+    "core": "channels_redis.core.RedisChannelLayer",
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+}
+if CHANNEL_LAYER not in CHANNEL_LAYER_BACKENDS:
+    raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: core or pubsub")
 if REDIS_URL:
+    try:
+        # socket_connect_timeout: a stopped Redis fails fast instead of hanging requests.
+        hosts = redis_url.channel_layer_hosts(REDIS_URL, socket_connect_timeout=2)
+    except redis_url.BadRedisUrl as exc:
+        raise ImproperlyConfigured(f"REDIS_URL: {exc}") from None
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # socket_connect_timeout: a stopped Redis fails fast instead of hanging requests.
-                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
-                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
-                # All sockets of one server process share one Redis inbox, and the capacity counts
-                # that inbox (not each socket): the default 100 silently drops pushes under load.
-                "capacity": int(os.environ.get("CHANNEL_LAYER_CAPACITY", "1000")),
-            },
+            "BACKEND": CHANNEL_LAYER_BACKENDS[CHANNEL_LAYER],
+            "CONFIG": {"hosts": hosts, "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")},
         }
     }
+    if CHANNEL_LAYER == "core":
+        # All sockets of one server process share one Redis inbox, and the capacity counts
+        # that inbox (not each socket): the default 100 silently drops pushes under load.
+        CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = int(os.environ.get("CHANNEL_LAYER_CAPACITY", "1000"))
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

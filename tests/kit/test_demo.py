@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -49,11 +50,17 @@ class OutputReader(threading.Thread):
         return found
 
 
-def start_demo():
+def start_demo(*extra):
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # let it find or start its own Redis
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
-        ["make", "--no-print-directory", "-s", "demo", "DEMO_ARGS=--port 0 --devices 2 --exit-after 120"],
+        [
+            "make",
+            "--no-print-directory",
+            "-s",
+            "demo",
+            "DEMO_ARGS=--port 0 --devices 2 --exit-after 120 " + " ".join(extra),
+        ],
         cwd=REPO_DIR,
         env=env,
         stdout=subprocess.PIPE,
@@ -146,3 +153,36 @@ def test_a_demo_whose_server_dies_says_so_and_keeps_its_logs():
     finally:
         if kept:
             shutil.rmtree(kept, ignore_errors=True)
+
+
+def test_another_shell_that_sources_the_demos_env_reaches_its_server(tmp_path):
+    """The README's management commands and a plain script, run from project/ with the project's own
+    settings in a shell that sourced the file the demo wrote, reach the demo's sockets (issue 22)."""
+    env_file = tmp_path / "demo.env"
+    process, reader, pids = start_demo("--env-file", str(env_file))
+    try:
+        output = reader.text
+        assert f"source {env_file}" in output and "CHANNEL_LAYER=pubsub" in output
+        base = re.search(r"Devices dashboard\s+(http://127\.0\.0\.1:\d+)/devices/", output).group(1)
+        api_key = re.search(r"API key\s+(kit_\S+)", output).group(1)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "CHANNEL_", "DJANGO_", "KIT_"))}
+        revoked = subprocess.run(
+            ["bash", "-c", f"source {env_file} && cd project && {sys.executable} manage.py revoke_device sim-1"],
+            cwd=REPO_DIR,
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert revoked.returncode == 0 and "Could not reach" not in revoked.stderr, revoked.stderr
+        deadline, online = time.monotonic() + 5, {}
+        while time.monotonic() < deadline:
+            listed = httpx.get(base + "/api/devices/", headers={"Authorization": f"Bearer {api_key}"}, timeout=5)
+            online = {d["id"]: d["online"] for d in listed.json()}
+            if not online["sim-1"]:
+                break
+            time.sleep(0.2)
+        assert online == {"sim-1": False, "sim-2": True, "lab-thermostat": False}
+    finally:
+        stop_demo(process, reader)
+    assert not env_file.exists()  # it named a server that is gone

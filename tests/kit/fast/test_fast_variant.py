@@ -6,10 +6,15 @@ Figures (time to 503, to refusal, memory) are printed; only the contract's own b
 """
 
 import asyncio
+import json
 import os
+import socket
 import time
+import urllib.error
+import urllib.request
 from unittest import mock
 
+import httpx
 import psutil
 import pytest
 
@@ -163,3 +168,74 @@ def test_runserver_is_untouched_by_the_fast_variant():
         assert enabled() == {"api", "pubsub"}
     with mock.patch.dict(os.environ, {"KIT_FAST": "turbo"}), pytest.raises(ValueError, match="turbo"):
         enabled()
+
+
+def post_with_urllib(server, path, body, key):
+    """A POST as Python's urllib sends it (Connection: close, the whole body before reading)."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    request = urllib.request.Request(server.http_url + path, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_a_20_mib_body_with_content_length_gets_413_not_a_reset(server, api_key):
+    """uvicorn closed the connection right after the 413, while the client was still sending: the
+    client's next write got a reset, which discarded the response (0.04 s, no answer)."""
+    for _ in range(3):
+        status, _, body = post_with_urllib(server, "/api/broadcast/", b"x" * (20 * 2**20), api_key)
+        assert status == 413 and "KiB" in json.loads(body)["error"]
+    status, _, _ = post_with_urllib(server, "/api/broadcast/", b'{"data": 1}', api_key)
+    assert status == 202  # and the server serves on
+
+
+def raw_request(server, head):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+        connection.sendall(head)
+        answer = b""
+        while b"\r\n\r\n" not in answer and (chunk := connection.recv(4096)):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer.decode("latin-1").lower()
+
+
+@pytest.mark.parametrize("method", ["FOO", "PATCH", "PURGE"])
+def test_a_method_the_route_does_not_allow_gets_405(server, method):
+    """FOO is a valid method token that llhttp (httptools) does not know: 405 all the same."""
+    status, head = raw_request(server, f"{method} /api/broadcast/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert status == 405
+    assert "x-content-type-options: nosniff" in head
+
+
+def test_a_method_token_the_parser_rejects_gets_400(server):
+    status, _ = raw_request(server, b"F@O /api/broadcast/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 400  # not a token at all: the contract allows 400
+
+
+SECURITY = ("x-content-type-options", "referrer-policy", "cross-origin-opener-policy", "x-frame-options")
+
+
+def test_every_response_carries_the_security_headers_of_step_3s_design(redis, server, api_key):
+    """Header by header, the fast variant's API against step 3's design behind Django's middleware."""
+    plain = start_server(redis.url, fast=False)
+    try:
+        plain_key = plain.create_api_key("compare")
+        requests = [
+            ("GET", "/api/nothing/<script>", None),  # 404 echoing the path
+            ("GET", "/api/devices/", "key"),
+            ("POST", "/api/broadcast/", "key"),  # 400: no body
+            ("POST", "/api/broadcast/", None),  # 401
+            ("PUT", "/api/broadcast/", "key"),  # 405
+            ("POST", "/api/devices/nobody/messages/", "key"),  # 404
+        ]
+        for method, path, auth in requests:
+            seen = []
+            for live, key in ((plain, plain_key), (server, api_key)):
+                headers = {"Authorization": f"Bearer {key}"} if auth else {}
+                response = httpx.request(method, live.http_url + path, headers=headers, timeout=10)
+                seen.append((response.status_code, {name: response.headers.get(name) for name in SECURITY}))
+            assert seen[0] == seen[1], f"{method} {path}: step 3 {seen[0]}, fast {seen[1]}"
+            assert seen[1][1]["x-content-type-options"] == "nosniff"
+    finally:
+        plain.close()
