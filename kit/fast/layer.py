@@ -38,7 +38,7 @@ from channels_redis.utils import _wrap_close, decode_hosts
 from kit.fast.local_queue import LocalQueue
 from kit.fast.shard import BoundedShard, stamp
 
-log = logging.getLogger("kit.fast")
+log = logging.getLogger(__name__)
 IDLE_SECONDS = 60.0  # a local channel with no receive for this long is forgotten
 TARGET = "__asgi_channel__"  # the key naming a local channel in a message sent to an inbox (as in the core layer)
 

@@ -24,7 +24,7 @@ from channels.consumer import AsyncConsumer
 
 from mysite.api import is_layer_error
 
-log = logging.getLogger("kit.harness")
+log = logging.getLogger(__name__)
 NOT_DONE_CLOSE_CODE = 4501  # 4000-4999 are the application's own codes; reads "501, not implemented"
 LAYER_FAILED_CLOSE_CODE = 4503  # reads "503, try again later"
 CLEANUP_TIMEOUT_SECONDS = 6

@@ -21,7 +21,7 @@ from devices.models import DEVICE_ID
 from mysite import wire
 from mysite.api import ApiError, reporting_drops
 
-log = logging.getLogger("kit.dashboard")
+log = logging.getLogger(__name__)
 ACTIONS = ("message", "command", "broadcast")
 MAX_FRAME_CHARS = 64 * 1024
 MAX_RUNNING_COMMANDS = 20
