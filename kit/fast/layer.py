@@ -109,7 +109,9 @@ class BoundedLoopLayer(RedisPubSubLoopLayer):
                 event = self.channel_layer.deserialize(data)
                 if event.get("type") == "device.message":
                     # The frame DeviceConsumer.device_message sends (the contract's push frame), made once.
-                    frame = json.dumps({"type": "message", "id": event.get("id"), "data": event.get("data")})
+                    from devices.frames import push_frame  # the project's (here: the layer is used without it too)
+
+                    frame = json.dumps(push_frame(event))
             take(event, frame)  # the kit's consumers only read the event: one copy serves them all
 
     def queue(self, channel, message):

@@ -23,10 +23,9 @@ import time
 from channels.consumer import AsyncConsumer
 
 from mysite.api import is_layer_error
+from mysite.close_codes import LAYER_FAILED_CLOSE_CODE, NOT_DONE_CLOSE_CODE
 
 log = logging.getLogger(__name__)
-NOT_DONE_CLOSE_CODE = 4501  # 4000-4999 are the application's own codes; reads "501, not implemented"
-LAYER_FAILED_CLOSE_CODE = 4503  # reads "503, try again later"
 CLEANUP_TIMEOUT_SECONDS = 6
 
 _original_call = AsyncConsumer.__call__

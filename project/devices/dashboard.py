@@ -17,13 +17,14 @@ from django.contrib.auth.decorators import user_passes_test
 from django.shortcuts import render
 
 from devices import commands, presence, revocation, views
+from devices.frames import MAX_FRAME_CHARS
 from devices.models import DEVICE_ID
 from mysite import wire
 from mysite.api import ApiError, reporting_drops
+from mysite.close_codes import REVOKED_CLOSE_CODE
 
 log = logging.getLogger(__name__)
 ACTIONS = ("message", "command", "broadcast")
-MAX_FRAME_CHARS = 64 * 1024
 MAX_RUNNING_COMMANDS = 20
 
 
@@ -156,7 +157,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def dashboard_revoked(self, event):
         """Handles dashboard.revoked: the session logged out, or the user lost staff rights or the password."""
-        await self.close(code=revocation.REVOKED_CLOSE_CODE)
+        await self.close(code=REVOKED_CLOSE_CODE)
 
     async def send_snapshot(self):
         try:

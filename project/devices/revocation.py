@@ -22,8 +22,8 @@ from django.dispatch import receiver
 
 from devices.groups import device_group
 from devices.models import Device
+from mysite.close_codes import REVOKED_CLOSE_CODE  # noqa: F401  (what the consumers close with)
 
-REVOKED_CLOSE_CODE = 4401  # 4xxx: the application's own; "401": the credential no longer holds
 NOTIFY_TIMEOUT_SECONDS = 5
 
 
