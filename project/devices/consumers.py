@@ -13,7 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from devices import presence
 from devices.frames import parse_device_frame, push_frame
-from devices.groups import BROADCAST_GROUP, device_group
+from mysite.groups import BROADCAST_GROUP, device_group
 from devices.models import Device
 from mysite.api import bearer_token
 from mysite.close_codes import REVOKED_CLOSE_CODE

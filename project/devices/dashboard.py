@@ -16,12 +16,13 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import user_passes_test
 from django.shortcuts import render
 
-from devices import commands, presence, revocation, views
+from devices import commands, presence, views
 from devices.frames import MAX_FRAME_CHARS
 from devices.models import DEVICE_ID
 from mysite import wire
 from mysite.api import ApiError, reporting_drops
 from mysite.close_codes import REVOKED_CLOSE_CODE
+from mysite.groups import DASHBOARD_GROUP, session_group, staff_group
 
 log = logging.getLogger(__name__)
 ACTIONS = ("message", "command", "broadcast")
@@ -75,9 +76,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.running = set()  # command round trips in progress: they must not block this socket
         # Logging out, or the user losing staff rights or the password, closes this socket (revocation.py).
         self.joined = [
-            presence.DASHBOARD_GROUP,
-            revocation.staff_group(user.pk),
-            revocation.session_group(self.scope["session"].session_key),
+            DASHBOARD_GROUP,
+            staff_group(user.pk),
+            session_group(self.scope["session"].session_key),
         ]
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
