@@ -94,7 +94,8 @@ HINTS = {
     "ChatConsumer.receive": "send the message to the whole room: a group_send of a chat.message event.",
     "ChatConsumer.chat_message": 'send {"message": ...} to this socket, with "system": true when the event has it.',
     "DeviceConsumer.connect": "join this device's group and the broadcast group (group_add for each).",
-    "DeviceConsumer.device_message": 'send the device a {"type": "message", "id": ..., "data": ...} frame.',
+    "DeviceConsumer.device_message": "send the device its push frame, push_frame(event) from devices/frames.py: "
+    '{"type": "message", "id": ..., "data": ...}.',
     "push_message": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
     "push_to_device": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
     "broadcast": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",

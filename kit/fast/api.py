@@ -23,7 +23,7 @@ from django.urls import Resolver404, get_resolver
 from kit.fast import cleanup
 from mysite.api import not_found, server_error
 
-log = logging.getLogger("kit.fast")
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=4096)

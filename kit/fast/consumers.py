@@ -16,7 +16,7 @@ from devices.consumers import DeviceConsumer
 from kit.fast import cleanup
 from kit.harness import guards
 
-log = logging.getLogger("kit.fast")
+log = logging.getLogger(__name__)
 
 
 async def finish(coroutine, awaited):

@@ -39,7 +39,7 @@ from kit.fast.local_queue import LocalQueue
 from kit.layers import AgreeingPubSub
 from kit.fast.shard import BoundedShard, stamp
 
-log = logging.getLogger("kit.fast")
+log = logging.getLogger(__name__)
 IDLE_SECONDS = 60.0  # a local channel with no receive for this long is forgotten
 TARGET = "__asgi_channel__"  # the key naming a local channel in a message sent to an inbox (as in the core layer)
 
@@ -110,7 +110,9 @@ class BoundedLoopLayer(RedisPubSubLoopLayer):
                 event = self.channel_layer.deserialize(data)
                 if event.get("type") == "device.message":
                     # The frame DeviceConsumer.device_message sends (the contract's push frame), made once.
-                    frame = json.dumps({"type": "message", "id": event.get("id"), "data": event.get("data")})
+                    from devices.frames import push_frame  # the project's (here: the layer is used without it too)
+
+                    frame = json.dumps(push_frame(event))
             take(event, frame)  # the kit's consumers only read the event: one copy serves them all
 
     def queue(self, channel, message):

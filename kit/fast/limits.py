@@ -27,7 +27,7 @@ from kit.serving.limits import (
     SLOW_READER_CODE,
 )
 
-log = logging.getLogger("kit.serving.daphne_limited")
+log = logging.getLogger(__name__)
 # The transport pauses the sender only past this: the send limit decides first (one frame can be 1 MiB).
 WRITE_BUFFER_HIGH = SEND_LIMIT_BYTES + 2 * 2**20
 

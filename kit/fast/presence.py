@@ -12,7 +12,7 @@ the database rows, which also say since when a device was last seen.
 
 from channels.layers import get_channel_layer
 
-from devices.groups import device_group
+from mysite.groups import device_group
 
 
 class SubscribedPresence:

@@ -8,7 +8,7 @@ import logging
 from channels_redis.pubsub import RedisSingleShardConnection
 from redis.exceptions import ConnectionError
 
-log = logging.getLogger("kit.fast")
+log = logging.getLogger(__name__)
 
 ORIGIN_MARK = b"\x00kit"  # then 8 bytes naming the publishing process (a msgpack message never starts so)
 

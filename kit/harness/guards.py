@@ -23,11 +23,13 @@ import time
 from channels.consumer import AsyncConsumer
 
 from mysite.api import is_layer_error
+from mysite.close_codes import LAYER_FAILED_CLOSE_CODE, NOT_DONE_CLOSE_CODE
 
-log = logging.getLogger("kit.harness")
-NOT_DONE_CLOSE_CODE = 4501  # 4000-4999 are the application's own codes; reads "501, not implemented"
-LAYER_FAILED_CLOSE_CODE = 4503  # reads "503, try again later"
+log = logging.getLogger(__name__)
 CLEANUP_TIMEOUT_SECONDS = 6
+# Channels' URLRouter says "no route" only in text: ValueError("No route found for path %r."). This is
+# the one place the kit matches it; tests/kit/test_upstream_internals.py pins the text.
+NO_ROUTE = "No route found"
 
 _original_call = AsyncConsumer.__call__
 
@@ -88,7 +90,7 @@ class Harness:
         try:
             await self.application(scope, receive, send)
         except ValueError as exc:
-            if not str(exc).startswith("No route found"):
+            if not str(exc).startswith(NO_ROUTE):
                 raise
             await refuse(scope, receive, send)
         except NotImplementedError as exc:

@@ -11,7 +11,7 @@ import signal
 import threading
 import traceback
 
-log = logging.getLogger("kit.apps")
+log = logging.getLogger(__name__)
 IMPORT_TIME_LIMIT = 10  # seconds: an import that takes longer is stuck in a loop
 
 # app -> (its WebSocket paths, its HTTP path prefixes): what is refused when the app does not load.

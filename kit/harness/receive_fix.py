@@ -26,7 +26,7 @@ import logging
 
 from channels_redis.core import BoundedQueue, RedisChannelLayer
 
-log = logging.getLogger("kit.harness")
+log = logging.getLogger(__name__)
 LOCAL_BUFFER = 1000  # messages waiting in the process for one socket, at least
 _original_init = RedisChannelLayer.__init__
 

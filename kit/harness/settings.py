@@ -11,7 +11,10 @@ LOGGING = {**LOGGING}  # noqa: F405
 LOGGING["handlers"] = {**LOGGING.get("handlers", {}), "kit_console": {"class": "logging.StreamHandler"}}
 LOGGING["loggers"] = {
     **LOGGING.get("loggers", {}),
-    "kit": {"handlers": ["kit_console"], "level": "INFO", "propagate": False},
+    **{
+        name: {"handlers": ["kit_console"], "level": "INFO", "propagate": False}
+        for name in ("kit", "mysite.api", "devices.dashboard")  # the kit's, and the project's two (README: Logging)
+    },
 }
 
 # The kit's layers (kit/layers.py): the same kind the project's settings chose, checked against the

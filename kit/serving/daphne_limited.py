@@ -33,7 +33,7 @@ from kit.serving.limits import (
     SLOW_READER_CODE,
 )
 
-log = logging.getLogger("kit.serving.daphne_limited")
+log = logging.getLogger(__name__)
 
 
 def unsent_bytes(transport):
@@ -144,5 +144,7 @@ class KitCommandLine(CommandLineInterface):
     server_class = KitServer
 
 
-if __name__ == "__main__":
-    KitCommandLine.entrypoint()
+if __name__ == "__main__":  # `python -m`: serve with the module imported by its name, so its logger is named for it
+    from kit.serving.daphne_limited import KitCommandLine as Imported
+
+    Imported.entrypoint()

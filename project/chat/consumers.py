@@ -5,7 +5,8 @@ import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from chat.frames import parse_chat_frame, room_group
+from chat.frames import parse_chat_frame
+from mysite.groups import room_group
 
 
 class ChatConsumer(AsyncWebsocketConsumer):

@@ -8,11 +8,6 @@ ROOM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")  # valid group names; \Z, as 
 MAX_MESSAGE_CHARS = 4000
 
 
-def room_group(room):
-    """The channel-layer group of a room: ASCII only, so group_add never raises TypeError."""
-    return f"chat_{room}"
-
-
 def parse_chat_frame(text_data):
     """Returns (message, None) for a good frame, (None, "what is wrong") for a bad one."""
     if text_data is None:

@@ -5,8 +5,9 @@ from channels.layers import get_channel_layer
 from django.http import Http404
 from django.shortcuts import render
 
-from chat.frames import MAX_MESSAGE_CHARS, ROOM_NAME, room_group
+from chat.frames import MAX_MESSAGE_CHARS, ROOM_NAME
 from mysite.api import ApiError, api_endpoint, new_id
+from mysite.groups import room_group
 
 
 def index(request):

@@ -8,7 +8,7 @@ import time
 from channels.layers import get_channel_layer
 
 from devices import presence
-from devices.groups import device_group
+from mysite.groups import device_group
 from devices.views import get_device, require_data
 from mysite.api import LAYER_TIMEOUT_SECONDS, ApiError, api_endpoint, new_id, received_at
 

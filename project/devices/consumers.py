@@ -12,10 +12,11 @@ from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from devices import presence
-from devices.frames import parse_device_frame
-from devices.groups import BROADCAST_GROUP, device_group
+from devices.frames import parse_device_frame, push_frame
+from mysite.groups import BROADCAST_GROUP, device_group
 from devices.models import Device
 from mysite.api import bearer_token
+from mysite.close_codes import REVOKED_CLOSE_CODE
 
 MAX_PENDING_COMMANDS = 256
 
@@ -64,7 +65,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
     async def device_message(self, event):
         """Handles device.message (a push from the API, a broadcast or a notebook)."""
         ### BEGIN SOLUTION
-        await self.send_frame({"type": "message", "id": event.get("id"), "data": event.get("data")})
+        await self.send_frame(push_frame(event))
         ### END SOLUTION
 
     async def device_command(self, event):
@@ -76,7 +77,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
 
     async def device_revoked(self, event):
         """Handles device.revoked (a new token, revoke_device, the device deleted): this socket's token is void."""
-        await self.close(code=4401)
+        await self.close(code=REVOKED_CLOSE_CODE)
 
     async def send_frame(self, frame):
         await self.send(text_data=json.dumps(frame))

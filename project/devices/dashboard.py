@@ -16,14 +16,16 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import user_passes_test
 from django.shortcuts import render
 
-from devices import commands, presence, revocation, views
+from devices import commands, presence, views
+from devices.frames import MAX_FRAME_CHARS
 from devices.models import DEVICE_ID
 from mysite import wire
 from mysite.api import ApiError, reporting_drops
+from mysite.close_codes import REVOKED_CLOSE_CODE
+from mysite.groups import DASHBOARD_GROUP, session_group, staff_group
 
-log = logging.getLogger("kit.dashboard")
+log = logging.getLogger(__name__)
 ACTIONS = ("message", "command", "broadcast")
-MAX_FRAME_CHARS = 64 * 1024
 MAX_RUNNING_COMMANDS = 20
 
 
@@ -74,9 +76,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.running = set()  # command round trips in progress: they must not block this socket
         # Logging out, or the user losing staff rights or the password, closes this socket (revocation.py).
         self.joined = [
-            presence.DASHBOARD_GROUP,
-            revocation.staff_group(user.pk),
-            revocation.session_group(self.scope["session"].session_key),
+            DASHBOARD_GROUP,
+            staff_group(user.pk),
+            session_group(self.scope["session"].session_key),
         ]
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -156,7 +158,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def dashboard_revoked(self, event):
         """Handles dashboard.revoked: the session logged out, or the user lost staff rights or the password."""
-        await self.close(code=revocation.REVOKED_CLOSE_CODE)
+        await self.close(code=REVOKED_CLOSE_CODE)
 
     async def send_snapshot(self):
         try:

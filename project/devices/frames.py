@@ -1,4 +1,4 @@
-"""What a device may send, checked before anything reaches the channel layer."""
+"""What a device may send, checked before anything reaches the channel layer, and the push frame it receives."""
 
 from mysite import wire
 
@@ -29,3 +29,8 @@ def parse_device_frame(text_data):
     if "data" not in frame:
         return None, "'data' is missing"
     return frame, None
+
+
+def push_frame(event):
+    """The frame a device receives for a device.message event: {"type": "message", "id": ..., "data": ...}."""
+    return {"type": "message", "id": event.get("id"), "data": event.get("data")}

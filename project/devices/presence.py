@@ -14,13 +14,13 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from devices.models import Device, DeviceConnection
+from mysite.groups import DASHBOARD_GROUP
 
 HEARTBEAT_SECONDS = float(os.environ.get("PRESENCE_HEARTBEAT_SECONDS", "10"))
 TTL_SECONDS = float(os.environ.get("PRESENCE_TTL_SECONDS", "30"))
 
 _local = {}  # channel_name -> device pk, for the sockets of this process
 _heartbeats = {}  # event loop -> its heartbeat task
-DASHBOARD_GROUP = "dashboard"  # the instructor dashboard's sockets (devices/dashboard.py)
 
 
 def _fresh_since():

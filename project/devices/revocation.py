@@ -20,19 +20,11 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from devices.groups import device_group
 from devices.models import Device
+from mysite.close_codes import REVOKED_CLOSE_CODE  # noqa: F401  (what the consumers close with)
+from mysite.groups import device_group, session_group, staff_group
 
-REVOKED_CLOSE_CODE = 4401  # 4xxx: the application's own; "401": the credential no longer holds
 NOTIFY_TIMEOUT_SECONDS = 5
-
-
-def session_group(session_key):
-    return f"session_{session_key}"  # session keys are [a-z0-9]{32}: a valid group name
-
-
-def staff_group(user_id):
-    return f"staff_{user_id}"
 
 
 async def close_group(group, event_type):

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import websockets
 
+from mysite.close_codes import LAYER_FAILED_CLOSE_CODE
+
 BACKOFF_BASE, BACKOFF_CAP = 0.5, 10.0  # seconds: 0.5, 1, 2, 4, 8, 10, 10, ...
 
 
@@ -133,9 +135,12 @@ class SimulatedDevice:
 
 
 def _meaning(code):
-    return {1000: ", normal", 1006: ", connection lost", 1011: ", server error", 4503: ", channel layer down"}.get(
-        code, ""
-    )
+    return {
+        1000: ", normal",
+        1006: ", connection lost",
+        1011: ", server error",
+        LAYER_FAILED_CLOSE_CODE: ", channel layer down",
+    }.get(code, "")
 
 
 def _describe(exc):

@@ -5,7 +5,7 @@ handles the event named by its type (device.message -> device_message) and sends
 from channels.layers import get_channel_layer
 
 from devices import presence
-from devices.groups import BROADCAST_GROUP, device_group
+from mysite.groups import BROADCAST_GROUP, device_group
 from devices.models import DEVICE_ID, Device
 from mysite.api import ApiError, api_endpoint, new_id
 

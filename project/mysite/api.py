@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from mysite import overload, wire
 
-log = logging.getLogger("kit.api")
+log = logging.getLogger(__name__)
 LAYER_TIMEOUT_SECONDS = 4  # the contract promises a 503 within 5 s when the layer is down
 LAYER_DOWN = "channel layer unreachable (is Redis running?)"
 

@@ -140,7 +140,9 @@ LOGGING = {
     "filters": {"layer_drops": {"()": "mysite.overload.CountDrops"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "kit": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # The project's own loggers (getLogger(__name__)): the API's and the dashboard's.
+        "mysite.api": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "devices.dashboard": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # Django's and daphne's runserver lines print once, here, not again through root's handler.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # A bad Host header already gets its 400 (and an access log line): no traceback per probe.

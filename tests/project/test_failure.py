@@ -25,8 +25,7 @@ from live_support import (
     start_server,
     wait_until,
 )
-
-LAYER_FAILED_CLOSE_CODE = 4503
+from mysite.close_codes import LAYER_FAILED_CLOSE_CODE  # importable once live_support put project/ on the path
 
 
 @pytest.fixture(scope="module")

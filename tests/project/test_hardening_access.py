@@ -15,9 +15,8 @@ from websockets.sync.client import connect
 from kit.demo import INSTRUCTOR, create_instructor
 from kit.serving.live_server import LiveServer
 from live_support import assert_no_traceback, issue_devices, start_server
+from mysite.close_codes import REVOKED_CLOSE_CODE  # importable once live_support put project/ on the path
 from test_dashboard import session_cookie
-
-REVOKED_CLOSE_CODE = 4401
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 
 from kit.serving.live_server import LiveServer
 from live_support import FAST_PRESENCE, assert_no_traceback, issue_devices
+from mysite.groups import device_group  # importable once live_support put project/ on the path
 
 SEND_LIMIT = 1024 * 1024
 HEADER_TIMEOUT = 2
@@ -90,7 +91,7 @@ async def push_many(server, device_id, count, size):
     layer = server.channel_layer()
     event = {"type": "device.message", "id": "flood", "data": "x" * size}
     for _ in range(count):
-        await layer.group_send(f"device_{device_id}", event)
+        await layer.group_send(device_group(device_id), event)
     await layer.close_pools()
 
 

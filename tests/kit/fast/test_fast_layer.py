@@ -108,7 +108,7 @@ async def test_concurrent_group_sends_all_arrive(layers):
 
 
 async def test_a_full_queue_drops_and_logs(layers, caplog):
-    caplog.set_level(logging.INFO, "kit.fast")
+    caplog.set_level(logging.INFO, "kit.fast.layer")
     server, other = layers
     channel = await server.new_channel()
     await server.group_add("slow", channel)

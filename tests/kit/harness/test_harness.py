@@ -46,7 +46,7 @@ async def communicator(consumer):
 
 async def test_a_stub_refuses_the_handshake_with_4501_and_one_not_done_line(caplog):
     sock = await communicator(Stubbed)
-    with caplog.at_level(logging.WARNING, logger="kit.harness"):
+    with caplog.at_level(logging.WARNING, logger="kit.harness.guards"):
         ok, code = await sock.connect(timeout=3)
     assert not ok and code == 4501
     lines = [record.getMessage() for record in caplog.records if "not done yet" in record.getMessage()]
@@ -57,7 +57,7 @@ async def test_a_failing_layer_closes_with_4503_after_disconnect_ran(caplog):
     sock = await communicator(LayerFails)
     ok, _ = await sock.connect(timeout=3)
     assert ok
-    with caplog.at_level(logging.WARNING, logger="kit.harness"):
+    with caplog.at_level(logging.WARNING, logger="kit.harness.guards"):
         await sock.send_to(text_data="hello")
         closed = await sock.receive_output(timeout=3)
     assert closed == {"type": "websocket.close", "code": 4503}
