@@ -38,7 +38,13 @@ from pathlib import Path
 from kit.lab import project_cells
 from kit.serving import redis_service
 from kit.serving.live_server import LiveServer
-from kit.lab.project_cells import cell_path, install_cell_writer, project_dir, write_cell  # noqa: F401
+from kit.lab.project_cells import (  # noqa: F401
+    cell_path,
+    install_cell_writer,
+    project_dir,
+    replace_my_changes,
+    write_cell,
+)
 
 RECEIVE_TIMEOUT = 3.0
 SILENCE_TIMEOUT = 0.5
@@ -183,8 +189,8 @@ def show(relative, start=None, end=None):
         for number, line in enumerate(lines[after - 1 :], after):
             if text in line:
                 return number
-        if text.strip() == "### END SOLUTION":  # a starter copy: the region became one TODO line
-            return find("TODO", after)
+        if text.strip().startswith("### END SOLUTION"):  # a starter copy: the region ends with its own marker
+            return find("# <<< end of your code", after)
         raise ValueError(f"{text!r} not found in {relative}")
 
     first = find(start, 1) if isinstance(start, str) else (start or 1)

@@ -4,27 +4,29 @@
     python -m kit.authoring.starter DEST [--force]
 
 Solution regions are marked once in the source, nbgrader style, in project files and notebook
-cells alike (the notebooks' project cells equal the files):
+cells alike (the notebooks' project cells equal the files), each with a name (kit.lab.regions):
 
-        ### BEGIN SOLUTION
+        ### BEGIN SOLUTION EchoConsumer.connect
         await self.accept()
         ### END SOLUTION
 
-In the copy each region becomes, at the same indentation,
+In the copy each region becomes, at the same indentation, a TODO stub between two plain comments that
+keep the name, so that running a later cell of the same file keeps what the learner wrote there:
 
+        # >>> your code: EchoConsumer.connect (the kit keeps what you write between these two lines)
         raise NotImplementedError("TODO step 1, EchoConsumer.connect: accept the handshake (self.accept()).")
+        # <<< end of your code: EchoConsumer.connect
 
 so the module still imports, the project starts, and a part not written yet answers plainly:
 a WebSocket handshake is refused and the server logs one line (kit/harness/guards.py), an API call
 gets 501 with the same words (mysite/api.py). Hidden grading tests and the kit's self-tests stay out.
-After writing, verify() checks the copy: no marker left, no solution line left, every Python file
-compiles, every notebook project cell that holds its file (nbsync's last-cell rule) equals it.
+After writing, verify() checks the copy: no solution marker left, every region's name kept, no
+solution line left, every Python file compiles, every notebook project cell that holds its file
+(nbsync's last-cell rule) equals it.
 Earlier versions of a file that grows over the steps (an earlier notebook's cell) are stubbed too.
 """
 
 import argparse
-import ast
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -32,10 +34,12 @@ from pathlib import Path
 import nbformat
 
 from kit import REPO_DIR
+from kit.lab import regions as kit_regions
+from kit.lab.regions import enclosing_functions
 
-BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
-END = re.compile(r"^\s*### END SOLUTION\s*$")
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+BEGIN = kit_regions.SOLUTION_BEGIN
+END = kit_regions.SOLUTION_END
+MARKERS = kit_regions.SOLUTION_MARKERS
 
 # What to copy (relative to the repository). Directories are copied whole, minus SKIP.
 COPY = [
@@ -111,50 +115,20 @@ HINTS = {
 
 
 class StarterError(RuntimeError):
-    """The source's markers are broken (unmatched, nested): no copy is written."""
+    """The source's markers are broken (unmatched, nested, a name twice): no copy is written."""
+
+
+def named_regions(text, label="text"):
+    """[kit.lab.regions.Region] of text's solution regions; StarterError if the markers do not pair up."""
+    try:
+        return [region for region in kit_regions.parse(text, label) if region.kind == "solution"]
+    except kit_regions.RegionError as exc:
+        raise StarterError(str(exc)) from None
 
 
 def regions(text, label="text"):
     """[(begin_index, end_index, indent)] of the solution regions in text's lines."""
-    found, begin = [], None
-    for index, line in enumerate(text.split("\n")):
-        if BEGIN.match(line):
-            if begin is not None:
-                raise StarterError(f"{label}:{index + 1}: BEGIN SOLUTION inside another region")
-            begin, indent = index, BEGIN.match(line).group(1)
-        elif END.match(line):
-            if begin is None:
-                raise StarterError(f"{label}:{index + 1}: END SOLUTION without BEGIN SOLUTION")
-            found.append((begin, index, indent))
-            begin = None
-        elif any(line.strip().startswith(marker) or line.rstrip().endswith(marker) for marker in MARKERS):
-            raise StarterError(f"{label}:{index + 1}: a marker must be alone on its line: {line.strip()!r}")
-    if begin is not None:
-        raise StarterError(f"{label}:{begin + 1}: BEGIN SOLUTION without END SOLUTION")
-    return found
-
-
-def enclosing_functions(text):
-    """{line number: (qualified name, docstring)} for the innermost function around each line."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return {}
-    around = {}
-
-    def visit(node, prefix):
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                name = f"{prefix}{child.name}"
-                if not isinstance(child, ast.ClassDef):
-                    for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
-                        around[line] = (name, ast.get_docstring(child) or "")
-                visit(child, name + ".")
-            else:
-                visit(child, prefix)
-
-    visit(tree, "")
-    return around
+    return [(region.begin, region.end, region.indent) for region in named_regions(text, label)]
 
 
 def step_of(label, function):
@@ -163,27 +137,33 @@ def step_of(label, function):
     return next((step for prefix, step in STEP_OF_FILE.items() if label.startswith(prefix)), None)
 
 
+def hint_of(name, doc=""):
+    return HINTS.get(name) or HINTS.get(name.split(".")[-1]) or (doc.split("\n")[0] if doc else "")
+
+
 def stub(text, label="text"):
-    """text with every solution region replaced by a TODO stub -> (new text, number of regions)."""
-    found = regions(text, label)
+    """text with every solution region replaced by a TODO stub between two named "your code" comments
+    -> (new text, number of regions). The names survive, so a later cell merges by name (kit.lab.regions)."""
+    found = named_regions(text, label)
     if not found:
         return text, 0
     lines, around = text.split("\n"), enclosing_functions(text)
-    for begin, end, indent in reversed(found):
-        function, doc = around.get(begin + 1, (None, ""))
-        hint = (
-            HINTS.get(function)
-            or HINTS.get((function or "").split(".")[-1])
-            or (doc.split("\n")[0] if doc else "write this part (see the notebook).")
-        )
-        step = step_of(label, function)
+    for region in reversed(found):
+        function, doc = around.get(region.begin + 1, (None, ""))
+        hint = hint_of(region.name, doc) or "write this part (see the notebook)."
+        step = step_of(label, function or region.name)
         where = f"TODO step {step}" if step else "TODO"
+        indent = region.indent
         if function:
-            message = f"{where}, {function}: {hint}".replace("\\", "\\\\").replace('"', '\\"')
-            replacement = [f'{indent}raise NotImplementedError("{message}")']
+            message = f"{where}, {region.name}: {hint}".replace("\\", "\\\\").replace('"', '\\"')
+            todo = f'{indent}raise NotImplementedError("{message}")'
         else:
-            replacement = [f"{indent}pass  # {where}: {hint}"]
-        lines[begin : end + 1] = replacement
+            todo = f"{indent}pass  # {where}: {hint}"
+        lines[region.begin : region.end + 1] = [
+            f"{indent}# >>> your code: {region.name} {kit_regions.YOURS_NOTE}",
+            todo,
+            f"{indent}# <<< end of your code: {region.name}",
+        ]
     return "\n".join(lines), len(found)
 
 
@@ -233,7 +213,17 @@ def write(dest, source=REPO_DIR, force=False):
         count = stub_notebook(notebook_path)
         if count:
             stubbed[notebook_path.relative_to(dest).as_posix()] = count
+    write_stages(dest)
     return stubbed
+
+
+def write_stages(dest):
+    """The copy's notebooks/.kit-stages.json, from its own (stubbed) cells: the same texts outside
+    regions as the kit's, and no fingerprint of a solution, so any code a learner writes counts as theirs."""
+    from kit.authoring.nbsync import notebooks, stages_text
+    from kit.lab.project_cells import STAGES_FILE
+
+    (dest / "notebooks" / STAGES_FILE).write_text(stages_text(notebooks(dest / "notebooks")))
 
 
 def is_text(path):
@@ -294,6 +284,14 @@ def verify(dest, source=REPO_DIR):
         if relative.startswith("project/") and original.is_file() and is_text(original):
             left = solution_lines(original.read_text()) & {line.strip() for line in text.split("\n")}
             problems += [f"{relative}: solution line left: {line!r}" for line in sorted(left)]
+            names = [region.name for region in named_regions(original.read_text(), relative)]
+            try:
+                kept = [region.name for region in kit_regions.parse(text, relative) if region.kind == "yours"]
+            except kit_regions.RegionError as exc:
+                kept = []
+                problems.append(f"{relative}: {exc}")
+            if kept != names:
+                problems.append(f"{relative}: regions {names} became {kept} (each keeps its name in the copy)")
     problems += notebook_drift(dest)
     return problems
 

@@ -35,7 +35,7 @@ async def push_message(request, body, device_id):
 async def push_to_device(device, data):
     """The push itself, shared with the instructor dashboard (devices/dashboard.py)."""
     event = {"type": "device.message", "id": new_id(), "data": data}
-    ### BEGIN SOLUTION
+    ### BEGIN SOLUTION push_to_device
     await get_channel_layer().group_send(device_group(device.device_id), event)
     ### END SOLUTION
     return {"id": event["id"], "device": device.device_id, "online": await presence.is_online(device)}
@@ -50,7 +50,7 @@ async def broadcast(request, body):
 async def broadcast_to_all(data):
     """The broadcast itself, shared with the instructor dashboard."""
     event = {"type": "device.message", "id": new_id(), "data": data}
-    ### BEGIN SOLUTION
+    ### BEGIN SOLUTION broadcast_to_all
     await get_channel_layer().group_send(BROADCAST_GROUP, event)
     ### END SOLUTION
     return {"id": event["id"], "online": await presence.online_count()}
