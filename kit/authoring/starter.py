@@ -27,6 +27,7 @@ Earlier versions of a file that grows over the steps (an earlier notebook's cell
 """
 
 import argparse
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -246,17 +247,100 @@ def check_sources(source):
                 regions(cell.source, f"{notebook_path.name} cell {index}")
 
 
+# Text that is true of the reference only, turned into what is true of the copy (markdown cells).
+# A markdown cell may also carry metadata {"kit": {"starter": "<markdown>"}}: the copy shows that instead.
+REFERENCE_ONLY = [
+    (
+        re.compile(r"^(\s*[-*]\s+)?.*(BEGIN SOLUTION|END SOLUTION).*$", re.MULTILINE),
+        lambda match: (
+            (match.group(1) or "")
+            + "The `# >>> your code: <name>` and `# <<< end of your code: <name>` lines mark a part you write. Keep "
+            "them: when a later cell grows the same file, the kit keeps what you wrote between them."
+        ),
+    ),
+    (
+        re.compile(r"Nothing needs typing\.?"),
+        lambda match: (
+            "Where a cell holds a `TODO`, a **Your turn** note just above it says what to write, "
+            "what to run, and which check shows it works."
+        ),
+    ),
+]
+
+
+def starter_markdown(cell):
+    """A markdown cell's text as the copy shows it (no marker or claim that only the reference has)."""
+    override = cell.metadata.get("kit", {}).get("starter")
+    if override is not None:
+        return override
+    text = cell.source
+    for pattern, replacement in REFERENCE_ONLY:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def your_turn(cell, relative, following, notebook_name):
+    """The "your turn" note the copy puts before a TODO cell: what to write, what to run, which check."""
+    stubbed = named_regions(cell.source)
+    around = enclosing_functions(cell.source)
+    asks = []
+    for region in stubbed:
+        doc = around.get(region.begin + 1, (None, ""))[1]
+        asks.append(f"- **{region.name}**: {hint_of(region.name, doc) or 'see the explanation above.'}")
+    where = f"it writes `{relative}` (and a server this notebook started restarts with your code)" if relative else ""
+    check = cell.metadata.get("kit", {}).get("check")
+    if not check:
+        check = (
+            'the cells after it use what you wrote: they run without a "not done yet" message, and the '
+            f"self-check at the end of this notebook ({following}) reports the step done"
+        )
+    lines = [
+        "### Your turn",
+        "",
+        'In the cell below, replace each `raise NotImplementedError("TODO ...")` line (between its '
+        "`# >>> your code` and `# <<< end of your code` comments) with code that does this:",
+        "",
+        *asks,
+        "",
+        f"Then run the cell{': ' + where if where else ''}. What tells you it works: {check}.",
+        "Keep the two comment lines around your code: a later cell that grows the same file keeps what is "
+        "between them.",
+    ]
+    note = nbformat.v4.new_markdown_cell("\n".join(lines))
+    note.metadata["kit"] = {"your_turn": True}
+    return note
+
+
 def stub_notebook(path):
-    """Stubs the notebook's cells in place (outputs cleared) -> number of regions stubbed."""
+    """Stubs the notebook's cells in place (outputs cleared), puts a "your turn" note before each TODO
+    cell and rewrites reference-only text -> number of regions stubbed."""
     from kit.notebook import cell_path
 
     notebook, total = nbformat.read(path, as_version=4), 0
+    self_check = next(
+        (cell.source.strip().split("\n")[-1] for cell in notebook.cells if "self_check(" in cell.source),
+        None,
+    )
+    following = f"`{self_check}`" if self_check else "its last cell"
+    cells = []
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":  # markdown may talk about the markers
+        if cell.cell_type == "markdown":
+            cell.source = starter_markdown(cell)
+        if cell.cell_type != "code":
+            cells.append(cell)
             continue
-        cell.source, count = stub(cell.source, cell_path(cell.source) or f"{path.name} cell {index}")
+        relative = cell_path(cell.source)
+        if named_regions(cell.source, f"{path.name} cell {index}"):
+            if cells and cells[-1].cell_type == "markdown":  # "the next cell" is now below the note
+                cells[-1].source = re.sub(
+                    r"\b([Tt])he next cell", r"\1he cell below the *Your turn* note", cells[-1].source
+                )
+            cells.append(your_turn(cell, relative, following, path.name))
+        cell.source, count = stub(cell.source, relative or f"{path.name} cell {index}")
         total += count
         cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    notebook.cells = cells
     nbformat.write(notebook, path)
     return total
 
@@ -308,6 +392,12 @@ def notebook_drift(dest):
     for notebook_path in paths:
         notebook = nbformat.read(notebook_path, as_version=4)
         for index, cell in enumerate(notebook.cells):
+            if cell.cell_type == "markdown" and any(marker in cell.source for marker in MARKERS):
+                problems.append(f"{notebook_path.name} cell {index}: mentions a marker only the reference has")
+            if cell.cell_type == "code" and 'raise NotImplementedError("TODO' in cell.source:
+                before = notebook.cells[index - 1] if index else None
+                if before is None or not before.metadata.get("kit", {}).get("your_turn"):
+                    problems.append(f"{notebook_path.name} cell {index}: a TODO cell without a 'your turn' note")
             if cell.cell_type == "code" and regions(cell.source, f"{notebook_path.name} cell {index}"):
                 problems.append(f"{notebook_path.name} cell {index}: a solution region is left")
             relative = cell_path(cell.source) if cell.cell_type == "code" else None
