@@ -102,6 +102,10 @@ HINTS = {
     "DeviceConsumer.device_message": 'send the device a {"type": "message", "id": ..., "data": ...} frame.',
     "push_message": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
     "push_to_device": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
+    "push_message_sync": (
+        "async_to_sync(get_channel_layer().group_send)(...) of the device.message event to this device's group "
+        "(a plain def view: no await)."
+    ),
     "broadcast": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",
     "broadcast_to_all": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",
     "send_command": (
@@ -210,8 +214,9 @@ def write(dest, source=REPO_DIR, force=False):
             if count:
                 path.write_text(text)
                 stubbed[label] = count
+    seen = {}
     for notebook_path in sorted((dest / "notebooks").glob("*.ipynb")):
-        count = stub_notebook(notebook_path)
+        count = stub_notebook(notebook_path, seen)
         if count:
             stubbed[notebook_path.relative_to(dest).as_posix()] = count
     write_stages(dest)
@@ -279,14 +284,32 @@ def starter_markdown(cell):
     return text
 
 
-def your_turn(cell, relative, following, notebook_name):
-    """The "your turn" note the copy puts before a TODO cell: what to write, what to run, which check."""
+def your_turn(cell, relative, following, notebook_name, written_before=()):
+    """The "your turn" note the copy puts before a TODO cell: what to write, what to run, which check.
+    written_before: regions of this file that an earlier cell already asked for (kept when this one runs)."""
     stubbed = named_regions(cell.source)
     around = enclosing_functions(cell.source)
-    asks = []
+    asks, kept = [], []
     for region in stubbed:
+        if region.name in written_before:
+            kept.append(f"`{region.name}`")
+            continue
         doc = around.get(region.begin + 1, (None, ""))[1]
         asks.append(f"- **{region.name}**: {hint_of(region.name, doc) or 'see the explanation above.'}")
+    if kept:
+        lines = "its TODO line" if len(kept) == 1 else "their TODO lines"
+        already = (
+            f"You wrote {', '.join(kept)} in an earlier cell: leave {lines} here as they are; running this "
+            "cell keeps the code you wrote."
+        )
+        if not asks:
+            note = nbformat.v4.new_markdown_cell(
+                f"### Your turn\n\nNothing new to write in the cell below. {already} Run it: it writes "
+                f"`{relative}`, the file's next version. What tells you it works: the cells after it."
+            )
+            note.metadata["kit"] = {"your_turn": True}
+            return note
+        asks.append(f"- {already}")
     where = f"it writes `{relative}` (and a server this notebook started restarts with your code)" if relative else ""
     check = cell.metadata.get("kit", {}).get("check")
     if not check:
@@ -311,11 +334,13 @@ def your_turn(cell, relative, following, notebook_name):
     return note
 
 
-def stub_notebook(path):
+def stub_notebook(path, seen=None):
     """Stubs the notebook's cells in place (outputs cleared), puts a "your turn" note before each TODO
-    cell and rewrites reference-only text -> number of regions stubbed."""
+    cell and rewrites reference-only text -> number of regions stubbed. seen: {file: region names asked
+    for so far}, shared across the notebooks in order (a later stage's note says what is already written)."""
     from kit.notebook import cell_path
 
+    seen = {} if seen is None else seen
     notebook, total = nbformat.read(path, as_version=4), 0
     self_check = next(
         (cell.source.strip().split("\n")[-1] for cell in notebook.cells if "self_check(" in cell.source),
@@ -335,7 +360,9 @@ def stub_notebook(path):
                 cells[-1].source = re.sub(
                     r"\b([Tt])he next cell", r"\1he cell below the *Your turn* note", cells[-1].source
                 )
-            cells.append(your_turn(cell, relative, following, path.name))
+            names = [region.name for region in named_regions(cell.source)]
+            cells.append(your_turn(cell, relative, following, path.name, seen.get(relative, set())))
+            seen.setdefault(relative, set()).update(names if relative else ())
         cell.source, count = stub(cell.source, relative or f"{path.name} cell {index}")
         total += count
         cell.outputs, cell.execution_count = [], None

@@ -29,12 +29,19 @@ WALKED = sorted(NOTEBOOKS_DIR.glob("0[1-4]_*.ipynb"))
 CELL_TIMEOUT = 300  # the self-check cell runs a grading session
 
 
-def learner_writes(starter_source, reference_source):
+def learner_writes(starter_source, reference_source, done=None):
     """The starter's cell as a learner completes it: in each "your code" region, the reference's code
-    for that region under a comment of the learner's own (so it differs from the reference's text)."""
+    for that region under a comment of the learner's own (so it differs from the reference's text).
+    done: {file: region names written in an earlier cell}; those the learner leaves as TODO, as the
+    cell's "Your turn" note says (running the cell keeps what they wrote)."""
     solutions = regions.bodies(reference_source)
     lines = starter_source.split("\n")
+    relative = cell_path(starter_source)
+    already = done.setdefault(relative, set()) if done is not None and relative else set()
     for region in reversed(regions.parse(starter_source)):
+        if region.name in already:
+            continue
+        already.add(region.name)
         own = f"{region.indent}# {OWN} {region.name}"
         lines[region.begin + 1 : region.end] = [own, *solutions[region.name]]
     return "\n".join(lines)
@@ -66,7 +73,7 @@ def starter_copy(tmp_path, monkeypatch):
     return dest
 
 
-def write_earlier_steps(dest, walked):
+def write_earlier_steps(dest, walked, done):
     """The project cells of the notebooks before `walked`, written as the learner wrote them."""
     for path in WALKED[:WALKED.index(walked)]:
         copy = nbformat.read(dest / "notebooks" / path.name, as_version=4)
@@ -75,6 +82,7 @@ def write_earlier_steps(dest, walked):
             if relative:
                 text = learner_writes(cell.source, reference.source)
                 target_file(relative, dest / "project").write_text(file_text(text))
+                done.setdefault(relative, set()).update(region.name for region in regions.parse(text))
 
 
 def reference_cells(notebook, reference):
@@ -86,7 +94,7 @@ def reference_cells(notebook, reference):
     return matched
 
 
-def walk(dest, reference_path, monkeypatch, capsys, label="starter walk"):
+def walk(dest, reference_path, monkeypatch, capsys, label="starter walk", done=None):
     """Runs the copy's notebook as a learner would -> (problems, TODO cells written, processes left)."""
     reference = nbformat.read(reference_path, as_version=4)
     notebook = nbformat.read(dest / "notebooks" / reference_path.name, as_version=4)
@@ -96,7 +104,7 @@ def walk(dest, reference_path, monkeypatch, capsys, label="starter walk"):
     def write_todo_cell(cell, cell_index, **_):
         """On reaching a TODO cell the learner writes the right code, then runs it."""
         if matched[cell_index] is not None and is_todo_cell(matched[cell_index]):
-            cell.source = learner_writes(cell.source, matched[cell_index].source)
+            cell.source = learner_writes(cell.source, matched[cell_index].source, done)
             written.append(cell_index)
         watch_kernel(client, watch)
 
@@ -143,8 +151,9 @@ def walk(dest, reference_path, monkeypatch, capsys, label="starter walk"):
 @pytest.mark.parametrize("reference_path", WALKED, ids=[path.stem for path in WALKED])
 def test_a_learner_walks_the_starter_notebook(reference_path, starter_copy, monkeypatch, capsys):
     dest = starter_copy
-    write_earlier_steps(dest, reference_path)
-    notebook, problems, written, left_behind = walk(dest, reference_path, monkeypatch, capsys)
+    done = {}
+    write_earlier_steps(dest, reference_path, done)
+    notebook, problems, written, left_behind = walk(dest, reference_path, monkeypatch, capsys, done=done)
     assert written, "no TODO cell was reached: the starter copy has no stub in this notebook?"
     assert any("self_check(" in cell.source for cell in notebook.cells), "no self-check cell"
     assert problems == [], f"{reference_path.name}:\n" + "\n".join(problems)
@@ -169,9 +178,9 @@ def test_a_learner_walks_01_to_05_in_one_copy_and_never_loses_a_region(starter_c
     """Issue 20, item 3: every TODO filled with the learner's own text (a comment of theirs inside each
     region), notebook after notebook in one copy; after each, every region written so far is in its file."""
     dest = starter_copy
-    kept = {}
+    kept, done = {}, {}
     for reference_path in sorted(NOTEBOOKS_DIR.glob("0[1-5]_*.ipynb")):
-        _notebook, problems, written, left_behind = walk(dest, reference_path, monkeypatch, capsys, "walk 01-05")
+        _notebook, problems, written, left_behind = walk(dest, reference_path, monkeypatch, capsys, "walk 01-05", done)
         now = regions_written(dest)
         lost = {where: lines for where, lines in kept.items() if now.get(where) != lines}
         assert lost == {}, f"after {reference_path.name}, regions lost or changed: {sorted(lost)}"
