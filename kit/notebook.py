@@ -6,8 +6,9 @@ First code cell of a notebook (the kernel starts in notebooks/, the kit lives on
     from kit.notebook import start_project, tree, show, setup_django, next_frame, nothing_arrives
 
 Project cells: a code cell whose first line is a path comment such as `# project/echo/consumers.py`
-holds exactly that file (kit/lab/project_cells.py). Running it writes the cell to the file and prints one
-line; the code is not executed in the kernel (a SyntaxError is reported plainly).
+holds that file, or an earlier stage of it (kit/lab/project_cells.py). Running it merges the cell into the
+file by region name, keeping every region the learner wrote, and prints one line; the code is not executed
+in the kernel (a SyntaxError is reported plainly; a cell that would lose the learner's code refuses).
 `python -m kit.authoring.nbsync --check` keeps such cells equal to the files. Paths outside project/ are refused.
 
     server = start_project()          # daphne in its own process, with Redis, on a free port
