@@ -168,6 +168,10 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch, capsys):
     grows_later = sorted({relative.removeprefix("project/") for relative, final in cells if not final}
                          - {relative.removeprefix("project/") for relative, final in cells if final})
     assert differing_files(snapshot, project_copy) == grows_later, "project cells wrote files that differ from project/"
+    for cell in notebook.cells:  # a core notebook's self-check passes on the reference
+        if cell.cell_type == "code" and "self_check(" in cell.source:
+            printed = "".join(output.get("text", "") for output in cell.outputs)
+            assert "is done" in printed, f"the self-check did not pass:\n{printed[-1500:]}"
     executed = sum(1 for cell in notebook.cells if cell.cell_type == "code" and cell.get("execution_count"))
     assert executed == sum(1 for cell in notebook.cells if cell.cell_type == "code")
     # Project cells were written, not executed: each printed its one-line note. A file's last cell

@@ -77,7 +77,7 @@ def write_earlier_steps(dest, walked, done):
     """The project cells of the notebooks before `walked`, written as the learner wrote them."""
     for path in WALKED[:WALKED.index(walked)]:
         copy = nbformat.read(dest / "notebooks" / path.name, as_version=4)
-        for cell, reference in zip(copy.cells, nbformat.read(path, as_version=4).cells):
+        for cell, reference in zip(copy.cells, reference_cells(copy, nbformat.read(path, as_version=4))):
             relative = cell_path(cell.source) if cell.cell_type == "code" else None
             if relative:
                 text = learner_writes(cell.source, reference.source)
