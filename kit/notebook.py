@@ -6,8 +6,9 @@ First code cell of a notebook (the kernel starts in notebooks/, the kit lives on
     from kit.notebook import start_project, tree, show, setup_django, next_frame, nothing_arrives
 
 Project cells: a code cell whose first line is a path comment such as `# project/echo/consumers.py`
-holds exactly that file (kit/lab/project_cells.py). Running it writes the cell to the file and prints one
-line; the code is not executed in the kernel (a SyntaxError is reported plainly).
+holds that file, or an earlier stage of it (kit/lab/project_cells.py). Running it merges the cell into the
+file by region name, keeping every region the learner wrote, and prints one line; the code is not executed
+in the kernel (a SyntaxError is reported plainly; a cell that would lose the learner's code refuses).
 `python -m kit.authoring.nbsync --check` keeps such cells equal to the files. Paths outside project/ are refused.
 
     server = start_project()          # daphne in its own process, with Redis, on a free port
@@ -38,7 +39,13 @@ from pathlib import Path
 from kit.lab import project_cells
 from kit.serving import redis_service
 from kit.serving.live_server import LiveServer
-from kit.lab.project_cells import cell_path, install_cell_writer, project_dir, write_cell  # noqa: F401
+from kit.lab.project_cells import (  # noqa: F401
+    cell_path,
+    install_cell_writer,
+    project_dir,
+    replace_my_changes,
+    write_cell,
+)
 
 RECEIVE_TIMEOUT = 3.0
 SILENCE_TIMEOUT = 0.5
@@ -183,8 +190,8 @@ def show(relative, start=None, end=None):
         for number, line in enumerate(lines[after - 1 :], after):
             if text in line:
                 return number
-        if text.strip() == "### END SOLUTION":  # a starter copy: the region became one TODO line
-            return find("TODO", after)
+        if text.strip().startswith("### END SOLUTION"):  # a starter copy: the region ends with its own marker
+            return find("# <<< end of your code", after)
         raise ValueError(f"{text!r} not found in {relative}")
 
     first = find(start, 1) if isinstance(start, str) else (start or 1)

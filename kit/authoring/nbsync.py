@@ -3,21 +3,28 @@
 A project cell is a code cell whose first line is a path comment (`# project/chat/consumers.py`);
 it holds exactly that file's content. A file may grow over the steps, as in the Channels tutorial:
 then only its last cell (notebooks in name order, cells in order) holds the file; earlier cells are
-earlier versions, kept as written (checked only to compile).
+earlier stages, kept as written (checked to compile). A later stage adds regions (kit.lab.regions);
+it keeps every earlier region's name and code, never rewriting one, so merging a later cell into the
+learner's file keeps what they wrote. notebooks/.kit-stages.json lists each file's shipped versions
+(outside regions) and fingerprints of the kit's region code: a project cell reads it to tell the kit's
+text from the learner's.
 
     python -m kit.authoring.nbsync --write   # regenerate project cells from the files, strip outputs
     python -m kit.authoring.nbsync --check   # exit 1, listing each drift, if a cell differs from its file
-                                   # or a committed notebook has outputs / execution counts
+                                   # or a committed notebook has outputs / execution counts,
+                                   # a stage rewrites an earlier region, or .kit-stages.json is stale
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import nbformat
 
 from kit import NOTEBOOKS_DIR, PROJECT_DIR
-from kit.lab.project_cells import cell_path, file_text, target_file
+from kit.lab import regions
+from kit.lab.project_cells import STAGES_FILE, cell_path, file_text, stages, target_file
 
 
 def notebooks(folder):
@@ -102,6 +109,35 @@ def write_notebook(path, project_dir=PROJECT_DIR, finals=None):
     return False
 
 
+def stage_problems(paths):
+    """Each file's stages, in order: a later cell keeps every region of the earlier ones, unchanged."""
+    problems, seen = [], {}  # relative -> {region name: (body, where)}
+    for path in paths:
+        for index, cell, relative in project_cells(nbformat.read(path, as_version=4)):
+            where = f"{Path(path).name} cell {index}"
+            try:
+                now = regions.bodies(file_text(cell.source), where)
+            except regions.RegionError as exc:
+                problems.append(str(exc))
+                continue
+            before = seen.setdefault(relative, {})
+            for name, (body, earlier) in before.items():
+                if name not in now:
+                    problems.append(f"{where}: drops region {name} of {relative} ({earlier} has it)")
+                elif regions.normalized(now[name]) != regions.normalized(body):
+                    problems.append(
+                        f"{where}: rewrites region {name} of {relative} ({earlier} has it): a later stage adds "
+                        "regions, it never changes one"
+                    )
+            for name, body in now.items():
+                before.setdefault(name, (body, where))
+    return problems
+
+
+def stages_text(paths):
+    return json.dumps(stages(paths), indent=1, sort_keys=True) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m kit.authoring.nbsync", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -120,9 +156,20 @@ def main(argv=None):
         except (FileNotFoundError, ValueError) as exc:
             print(f"nbsync: {exc}", file=sys.stderr)
             return 1
+        manifest = Path(args.notebooks) / STAGES_FILE
+        if not manifest.is_file() or manifest.read_text() != stages_text(paths):
+            manifest.write_text(stages_text(paths))
+            changed.append(STAGES_FILE)
         print(f"nbsync: {len(paths)} notebooks, rewrote {len(changed)}{': ' + ', '.join(changed) if changed else ''}")
-        return 0
+        stage = stage_problems(paths)
+        for problem in stage:
+            print(f"DRIFT {problem}", file=sys.stderr)
+        return 1 if stage else 0
     problems = [problem for path in paths for problem in check_notebook(path, args.project, finals)]
+    problems += stage_problems(paths)
+    manifest = Path(args.notebooks) / STAGES_FILE
+    if not manifest.is_file() or manifest.read_text() != stages_text(paths):
+        problems.append(f"{STAGES_FILE} is stale or missing (run python -m kit.authoring.nbsync --write)")
     for problem in problems:
         print(f"DRIFT {problem}")
     cells = sum(len(list(project_cells(nbformat.read(path, as_version=4)))) for path in paths)

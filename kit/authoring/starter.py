@@ -4,26 +4,29 @@
     python -m kit.authoring.starter DEST [--force]
 
 Solution regions are marked once in the source, nbgrader style, in project files and notebook
-cells alike (the notebooks' project cells equal the files):
+cells alike (the notebooks' project cells equal the files), each with a name (kit.lab.regions):
 
-        ### BEGIN SOLUTION
+        ### BEGIN SOLUTION EchoConsumer.connect
         await self.accept()
         ### END SOLUTION
 
-In the copy each region becomes, at the same indentation,
+In the copy each region becomes, at the same indentation, a TODO stub between two plain comments that
+keep the name, so that running a later cell of the same file keeps what the learner wrote there:
 
+        # >>> your code: EchoConsumer.connect (the kit keeps what you write between these two lines)
         raise NotImplementedError("TODO step 1, EchoConsumer.connect: accept the handshake (self.accept()).")
+        # <<< end of your code: EchoConsumer.connect
 
 so the module still imports, the project starts, and a part not written yet answers plainly:
 a WebSocket handshake is refused and the server logs one line (kit/harness/guards.py), an API call
 gets 501 with the same words (mysite/api.py). Hidden grading tests and the kit's self-tests stay out.
-After writing, verify() checks the copy: no marker left, no solution line left, every Python file
-compiles, every notebook project cell that holds its file (nbsync's last-cell rule) equals it.
+After writing, verify() checks the copy: no solution marker left, every region's name kept, no
+solution line left, every Python file compiles, every notebook project cell that holds its file
+(nbsync's last-cell rule) equals it.
 Earlier versions of a file that grows over the steps (an earlier notebook's cell) are stubbed too.
 """
 
 import argparse
-import ast
 import re
 import shutil
 import sys
@@ -32,10 +35,12 @@ from pathlib import Path
 import nbformat
 
 from kit import REPO_DIR
+from kit.lab import regions as kit_regions
+from kit.lab.regions import enclosing_functions
 
-BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
-END = re.compile(r"^\s*### END SOLUTION\s*$")
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+BEGIN = kit_regions.SOLUTION_BEGIN
+END = kit_regions.SOLUTION_END
+MARKERS = kit_regions.SOLUTION_MARKERS
 
 # What to copy (relative to the repository). Directories are copied whole, minus SKIP.
 COPY = [
@@ -98,6 +103,10 @@ HINTS = {
     '{"type": "message", "id": ..., "data": ...}.',
     "push_message": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
     "push_to_device": "await get_channel_layer().group_send(...) of the device.message event to this device's group.",
+    "push_message_sync": (
+        "async_to_sync(get_channel_layer().group_send)(...) of the device.message event to this device's group "
+        "(a plain def view: no await)."
+    ),
     "broadcast": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",
     "broadcast_to_all": "await get_channel_layer().group_send(...) of the device.message event to the broadcast group.",
     "send_command": (
@@ -112,50 +121,20 @@ HINTS = {
 
 
 class StarterError(RuntimeError):
-    """The source's markers are broken (unmatched, nested): no copy is written."""
+    """The source's markers are broken (unmatched, nested, a name twice): no copy is written."""
+
+
+def named_regions(text, label="text"):
+    """[kit.lab.regions.Region] of text's solution regions; StarterError if the markers do not pair up."""
+    try:
+        return [region for region in kit_regions.parse(text, label) if region.kind == "solution"]
+    except kit_regions.RegionError as exc:
+        raise StarterError(str(exc)) from None
 
 
 def regions(text, label="text"):
     """[(begin_index, end_index, indent)] of the solution regions in text's lines."""
-    found, begin = [], None
-    for index, line in enumerate(text.split("\n")):
-        if BEGIN.match(line):
-            if begin is not None:
-                raise StarterError(f"{label}:{index + 1}: BEGIN SOLUTION inside another region")
-            begin, indent = index, BEGIN.match(line).group(1)
-        elif END.match(line):
-            if begin is None:
-                raise StarterError(f"{label}:{index + 1}: END SOLUTION without BEGIN SOLUTION")
-            found.append((begin, index, indent))
-            begin = None
-        elif any(line.strip().startswith(marker) or line.rstrip().endswith(marker) for marker in MARKERS):
-            raise StarterError(f"{label}:{index + 1}: a marker must be alone on its line: {line.strip()!r}")
-    if begin is not None:
-        raise StarterError(f"{label}:{begin + 1}: BEGIN SOLUTION without END SOLUTION")
-    return found
-
-
-def enclosing_functions(text):
-    """{line number: (qualified name, docstring)} for the innermost function around each line."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return {}
-    around = {}
-
-    def visit(node, prefix):
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                name = f"{prefix}{child.name}"
-                if not isinstance(child, ast.ClassDef):
-                    for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
-                        around[line] = (name, ast.get_docstring(child) or "")
-                visit(child, name + ".")
-            else:
-                visit(child, prefix)
-
-    visit(tree, "")
-    return around
+    return [(region.begin, region.end, region.indent) for region in named_regions(text, label)]
 
 
 def step_of(label, function):
@@ -164,27 +143,33 @@ def step_of(label, function):
     return next((step for prefix, step in STEP_OF_FILE.items() if label.startswith(prefix)), None)
 
 
+def hint_of(name, doc=""):
+    return HINTS.get(name) or HINTS.get(name.split(".")[-1]) or (doc.split("\n")[0] if doc else "")
+
+
 def stub(text, label="text"):
-    """text with every solution region replaced by a TODO stub -> (new text, number of regions)."""
-    found = regions(text, label)
+    """text with every solution region replaced by a TODO stub between two named "your code" comments
+    -> (new text, number of regions). The names survive, so a later cell merges by name (kit.lab.regions)."""
+    found = named_regions(text, label)
     if not found:
         return text, 0
     lines, around = text.split("\n"), enclosing_functions(text)
-    for begin, end, indent in reversed(found):
-        function, doc = around.get(begin + 1, (None, ""))
-        hint = (
-            HINTS.get(function)
-            or HINTS.get((function or "").split(".")[-1])
-            or (doc.split("\n")[0] if doc else "write this part (see the notebook).")
-        )
-        step = step_of(label, function)
+    for region in reversed(found):
+        function, doc = around.get(region.begin + 1, (None, ""))
+        hint = hint_of(region.name, doc) or "write this part (see the notebook)."
+        step = step_of(label, function or region.name)
         where = f"TODO step {step}" if step else "TODO"
+        indent = region.indent
         if function:
-            message = f"{where}, {function}: {hint}".replace("\\", "\\\\").replace('"', '\\"')
-            replacement = [f'{indent}raise NotImplementedError("{message}")']
+            message = f"{where}, {region.name}: {hint}".replace("\\", "\\\\").replace('"', '\\"')
+            todo = f'{indent}raise NotImplementedError("{message}")'
         else:
-            replacement = [f"{indent}pass  # {where}: {hint}"]
-        lines[begin : end + 1] = replacement
+            todo = f"{indent}pass  # {where}: {hint}"
+        lines[region.begin : region.end + 1] = [
+            f"{indent}# >>> your code: {region.name} {kit_regions.YOURS_NOTE}",
+            todo,
+            f"{indent}# <<< end of your code: {region.name}",
+        ]
     return "\n".join(lines), len(found)
 
 
@@ -230,11 +215,22 @@ def write(dest, source=REPO_DIR, force=False):
             if count:
                 path.write_text(text)
                 stubbed[label] = count
+    seen = {}
     for notebook_path in sorted((dest / "notebooks").glob("*.ipynb")):
-        count = stub_notebook(notebook_path)
+        count = stub_notebook(notebook_path, seen)
         if count:
             stubbed[notebook_path.relative_to(dest).as_posix()] = count
+    write_stages(dest)
     return stubbed
+
+
+def write_stages(dest):
+    """The copy's notebooks/.kit-stages.json, from its own (stubbed) cells: the same texts outside
+    regions as the kit's, and no fingerprint of a solution, so any code a learner writes counts as theirs."""
+    from kit.authoring.nbsync import notebooks, stages_text
+    from kit.lab.project_cells import STAGES_FILE
+
+    (dest / "notebooks" / STAGES_FILE).write_text(stages_text(notebooks(dest / "notebooks")))
 
 
 def is_text(path):
@@ -257,17 +253,122 @@ def check_sources(source):
                 regions(cell.source, f"{notebook_path.name} cell {index}")
 
 
-def stub_notebook(path):
-    """Stubs the notebook's cells in place (outputs cleared) -> number of regions stubbed."""
+# Text that is true of the reference only, turned into what is true of the copy (markdown cells).
+# A markdown cell may also carry metadata {"kit": {"starter": "<markdown>"}}: the copy shows that instead.
+REFERENCE_ONLY = [
+    (
+        re.compile(r"^(\s*[-*]\s+)?.*(BEGIN SOLUTION|END SOLUTION).*$", re.MULTILINE),
+        lambda match: (
+            (match.group(1) or "")
+            + "The `# >>> your code: <name>` and `# <<< end of your code: <name>` lines mark a part you write. Keep "
+            "them: when a later cell grows the same file, the kit keeps what you wrote between them."
+        ),
+    ),
+    (
+        re.compile(r"Nothing needs typing\.?"),
+        lambda match: (
+            "Where a cell holds a `TODO`, a **Your turn** note just above it says what to write, "
+            "what to run, and which check shows it works."
+        ),
+    ),
+]
+
+
+def starter_markdown(cell):
+    """A markdown cell's text as the copy shows it (no marker or claim that only the reference has)."""
+    override = cell.metadata.get("kit", {}).get("starter")
+    if override is not None:
+        return override
+    text = cell.source
+    for pattern, replacement in REFERENCE_ONLY:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def your_turn(cell, relative, following, notebook_name, written_before=()):
+    """The "your turn" note the copy puts before a TODO cell: what to write, what to run, which check.
+    written_before: regions of this file that an earlier cell already asked for (kept when this one runs)."""
+    stubbed = named_regions(cell.source)
+    around = enclosing_functions(cell.source)
+    asks, kept = [], []
+    for region in stubbed:
+        if region.name in written_before:
+            kept.append(f"`{region.name}`")
+            continue
+        doc = around.get(region.begin + 1, (None, ""))[1]
+        asks.append(f"- **{region.name}**: {hint_of(region.name, doc) or 'see the explanation above.'}")
+    if kept:
+        lines = "its TODO line" if len(kept) == 1 else "their TODO lines"
+        already = (
+            f"You wrote {', '.join(kept)} in an earlier cell: leave {lines} here as they are; running this "
+            "cell keeps the code you wrote."
+        )
+        if not asks:
+            note = nbformat.v4.new_markdown_cell(
+                f"### Your turn\n\nNothing new to write in the cell below. {already} Run it: it writes "
+                f"`{relative}`, the file's next version. What tells you it works: the cells after it."
+            )
+            note.metadata["kit"] = {"your_turn": True}
+            return note
+        asks.append(f"- {already}")
+    where = f"it writes `{relative}` (and a server this notebook started restarts with your code)" if relative else ""
+    check = cell.metadata.get("kit", {}).get("check")
+    if not check:
+        check = (
+            'the cells after it use what you wrote: they run without a "not done yet" message, and the '
+            f"self-check at the end of this notebook ({following}) reports the step done"
+        )
+    lines = [
+        "### Your turn",
+        "",
+        'In the cell below, replace each `raise NotImplementedError("TODO ...")` line (between its '
+        "`# >>> your code` and `# <<< end of your code` comments) with code that does this:",
+        "",
+        *asks,
+        "",
+        f"Then run the cell{': ' + where if where else ''}. What tells you it works: {check}.",
+        "Keep the two comment lines around your code: a later cell that grows the same file keeps what is "
+        "between them.",
+    ]
+    note = nbformat.v4.new_markdown_cell("\n".join(lines))
+    note.metadata["kit"] = {"your_turn": True}
+    return note
+
+
+def stub_notebook(path, seen=None):
+    """Stubs the notebook's cells in place (outputs cleared), puts a "your turn" note before each TODO
+    cell and rewrites reference-only text -> number of regions stubbed. seen: {file: region names asked
+    for so far}, shared across the notebooks in order (a later stage's note says what is already written)."""
     from kit.notebook import cell_path
 
+    seen = {} if seen is None else seen
     notebook, total = nbformat.read(path, as_version=4), 0
+    self_check = next(
+        (cell.source.strip().split("\n")[-1] for cell in notebook.cells if "self_check(" in cell.source),
+        None,
+    )
+    following = f"`{self_check}`" if self_check else "its last cell"
+    cells = []
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":  # markdown may talk about the markers
+        if cell.cell_type == "markdown":
+            cell.source = starter_markdown(cell)
+        if cell.cell_type != "code":
+            cells.append(cell)
             continue
-        cell.source, count = stub(cell.source, cell_path(cell.source) or f"{path.name} cell {index}")
+        relative = cell_path(cell.source)
+        if named_regions(cell.source, f"{path.name} cell {index}"):
+            if cells and cells[-1].cell_type == "markdown":  # "the next cell" is now below the note
+                cells[-1].source = re.sub(
+                    r"\b([Tt])he next cell", r"\1he cell below the *Your turn* note", cells[-1].source
+                )
+            names = [region.name for region in named_regions(cell.source)]
+            cells.append(your_turn(cell, relative, following, path.name, seen.get(relative, set())))
+            seen.setdefault(relative, set()).update(names if relative else ())
+        cell.source, count = stub(cell.source, relative or f"{path.name} cell {index}")
         total += count
         cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    notebook.cells = cells
     nbformat.write(notebook, path)
     return total
 
@@ -295,6 +396,14 @@ def verify(dest, source=REPO_DIR):
         if relative.startswith("project/") and original.is_file() and is_text(original):
             left = solution_lines(original.read_text()) & {line.strip() for line in text.split("\n")}
             problems += [f"{relative}: solution line left: {line!r}" for line in sorted(left)]
+            names = [region.name for region in named_regions(original.read_text(), relative)]
+            try:
+                kept = [region.name for region in kit_regions.parse(text, relative) if region.kind == "yours"]
+            except kit_regions.RegionError as exc:
+                kept = []
+                problems.append(f"{relative}: {exc}")
+            if kept != names:
+                problems.append(f"{relative}: regions {names} became {kept} (each keeps its name in the copy)")
     problems += notebook_drift(dest)
     return problems
 
@@ -311,6 +420,12 @@ def notebook_drift(dest):
     for notebook_path in paths:
         notebook = nbformat.read(notebook_path, as_version=4)
         for index, cell in enumerate(notebook.cells):
+            if cell.cell_type == "markdown" and any(marker in cell.source for marker in MARKERS):
+                problems.append(f"{notebook_path.name} cell {index}: mentions a marker only the reference has")
+            if cell.cell_type == "code" and 'raise NotImplementedError("TODO' in cell.source:
+                before = notebook.cells[index - 1] if index else None
+                if before is None or not before.metadata.get("kit", {}).get("your_turn"):
+                    problems.append(f"{notebook_path.name} cell {index}: a TODO cell without a 'your turn' note")
             if cell.cell_type == "code" and regions(cell.source, f"{notebook_path.name} cell {index}"):
                 problems.append(f"{notebook_path.name} cell {index}: a solution region is left")
             relative = cell_path(cell.source) if cell.cell_type == "code" else None

@@ -13,14 +13,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         """Join the room's group, then accept. The route already checked the room name."""
         self.group = room_group(self.scope["url_route"]["kwargs"]["room"])
-        ### BEGIN SOLUTION
+        ### BEGIN SOLUTION ChatConsumer.connect
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         ### END SOLUTION
 
     async def disconnect(self, code):
         """Leave the group, or the layer keeps sending to a dead channel until group_expiry."""
-        ### BEGIN SOLUTION
+        ### BEGIN SOLUTION ChatConsumer.disconnect
         await self.channel_layer.group_discard(self.group, self.channel_name)
         ### END SOLUTION
 
@@ -30,13 +30,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if error:
             await self.send(text_data=json.dumps({"error": error}))  # to the sender only
             return
-        ### BEGIN SOLUTION
+        ### BEGIN SOLUTION ChatConsumer.receive
         await self.channel_layer.group_send(self.group, {"type": "chat.message", "message": message})
         ### END SOLUTION
 
     async def chat_message(self, event):
         """Handles chat.message events (type "chat.message" -> method chat_message)."""
-        ### BEGIN SOLUTION
+        ### BEGIN SOLUTION ChatConsumer.chat_message
         frame = {"message": str(event.get("message", ""))}
         if event.get("system"):
             frame["system"] = True  # an announcement from the HTTP API, not a member

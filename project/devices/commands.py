@@ -46,7 +46,7 @@ async def command_round_trip(device, data, timeout=DEFAULT_COMMAND_TIMEOUT, sinc
     expires = (since or time.time()) + timeout
     if not await presence.is_online(device):
         raise ApiError(409, "device is offline", id=command_id)
-    ### BEGIN SOLUTION
+    ### BEGIN SOLUTION command_round_trip
     channel_layer = get_channel_layer()
     reply_channel = await channel_layer.new_channel()
     event = {

@@ -31,7 +31,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         self.pending = OrderedDict()  # command id -> (reply channel of the waiting view, expiry time)
-        ### BEGIN SOLUTION
+        ### BEGIN SOLUTION DeviceConsumer.connect
         for group in (device_group(device_id), BROADCAST_GROUP):
             await self.channel_layer.group_add(group, self.channel_name)
         ### END SOLUTION
@@ -64,7 +64,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
 
     async def device_message(self, event):
         """Handles device.message (a push from the API, a broadcast or a notebook)."""
-        ### BEGIN SOLUTION
+        ### BEGIN SOLUTION DeviceConsumer.device_message
         await self.send_frame(push_frame(event))
         ### END SOLUTION
 

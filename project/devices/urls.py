@@ -9,6 +9,7 @@ urlpatterns = [
     path("devices/logout/", sign_out),
     path("api/devices/", views.list_devices),
     path("api/devices/<str:device_id>/messages/", views.push_message),
+    path("api/devices/<str:device_id>/messages/sync/", views.push_message_sync),
     path("api/devices/<str:device_id>/commands/", commands.send_command),
     path("api/broadcast/", views.broadcast),
 ]

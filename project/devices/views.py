@@ -2,6 +2,7 @@
 """Step 3: the HTTP-to-WebSocket bridge. A view calls group_send; the device's consumer
 handles the event named by its type (device.message -> device_message) and sends the frame."""
 
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from devices import presence
@@ -35,10 +36,26 @@ async def push_message(request, body, device_id):
 async def push_to_device(device, data):
     """The push itself, shared with the instructor dashboard (devices/dashboard.py)."""
     event = {"type": "device.message", "id": new_id(), "data": data}
-    ### BEGIN SOLUTION
+    ### BEGIN SOLUTION push_to_device
     await get_channel_layer().group_send(device_group(device.device_id), event)
     ### END SOLUTION
     return {"id": event["id"], "device": device.device_id, "online": await presence.is_online(device)}
+
+
+@api_endpoint("POST")
+def push_message_sync(request, body, device_id):
+    """POST /api/devices/<id>/messages/sync/: the same push from a plain sync view, in the seed's style.
+    Same checks (api_endpoint); the layer's async group_send is called through async_to_sync."""
+    data = require_data(body)
+    device = Device.objects.filter(device_id=device_id).first() if DEVICE_ID.match(device_id) else None
+    if device is None:
+        raise ApiError(404, f"unknown device: {device_id[:64]!r}")
+    event = {"type": "device.message", "id": new_id(), "data": data}
+    ### BEGIN SOLUTION push_message_sync
+    async_to_sync(get_channel_layer().group_send)(device_group(device.device_id), event)
+    ### END SOLUTION
+    online = async_to_sync(presence.is_online)(device)
+    return 202, {"id": event["id"], "device": device.device_id, "online": online}
 
 
 @api_endpoint("POST")
@@ -50,7 +67,7 @@ async def broadcast(request, body):
 async def broadcast_to_all(data):
     """The broadcast itself, shared with the instructor dashboard."""
     event = {"type": "device.message", "id": new_id(), "data": data}
-    ### BEGIN SOLUTION
+    ### BEGIN SOLUTION broadcast_to_all
     await get_channel_layer().group_send(BROADCAST_GROUP, event)
     ### END SOLUTION
     return {"id": event["id"], "online": await presence.online_count()}

@@ -9,10 +9,12 @@ time and turns an unreachable layer (Redis stopped or hung) into 503, as the con
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 import time
 import uuid
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
@@ -90,7 +92,7 @@ def parse_body(request):
 
 
 def api_endpoint(*methods, parse_json=True, time_limit=LAYER_TIMEOUT_SECONDS):
-    """Decorates an async view(request, body, **url_kwargs) -> (status, payload).
+    """Decorates a view(request, body, **url_kwargs) -> (status, payload), async or plain `def`.
 
     Checks in order: method (405), API key (401), body size and JSON (413/400); body is None
     when parse_json is False (GET). Errors come back as {"error": ...}, never as a traceback.
@@ -98,6 +100,10 @@ def api_endpoint(*methods, parse_json=True, time_limit=LAYER_TIMEOUT_SECONDS):
     """
 
     def decorate(view):
+        # A plain `def` view (the seed's style) runs as Django runs any sync view under ASGI: in the one
+        # shared thread (thread_sensitive), so its async_to_sync(...) calls run on the server's own loop.
+        call = view if inspect.iscoroutinefunction(view) else sync_to_async(view, thread_sensitive=True)
+
         @csrf_exempt  # header tokens, no cookies: there is no session for CSRF to protect
         @functools.wraps(view)
         async def wrapper(request, *args, **kwargs):
@@ -110,7 +116,7 @@ def api_endpoint(*methods, parse_json=True, time_limit=LAYER_TIMEOUT_SECONDS):
                 body = parse_body(request) if parse_json else None
                 with reporting_drops() as drops:  # pushes the layer dropped for being over capacity
                     async with asyncio.timeout(time_limit):  # Python 3.11+: unlike wait_for, no extra task
-                        status, payload = await view(request, body, *args, **kwargs)
+                        status, payload = await call(request, body, *args, **kwargs)
                 if drops.not_queued:  # some members got it: retrying would repeat it to them
                     payload["not_queued"] = drops.not_queued
                 return JsonResponse(payload, status=status, safe=False, json_dumps_params=wire.STANDARD)

@@ -29,7 +29,8 @@ from kit.authoring.nbsync import final_cells
 from kit.lab.project_cells import cell_path
 
 CELL_TIMEOUT = 120  # seconds per cell; the self-check cell runs a grading session
-NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]*_*.ipynb"))  # the core (NN_) and the deep dives (NNa_)
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]*_*.ipynb"))  # the five core notebooks and their deep dives (03a_...)
+CORE = [path for path in NOTEBOOKS if path.name[2] == "_"]
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.sqlite3", "*.sqlite3-*", ".ipynb_checkpoints")
 MARKER = "KIT_NOTEBOOK_RUN"
 EXECUTED_DIR = os.environ.get("KIT_EXECUTED_NOTEBOOKS")  # optional: keep executed copies to read
@@ -122,7 +123,7 @@ def test_python3_kernel_is_this_venv():
 
 
 def test_there_are_the_contracts_five_notebooks():
-    assert [path.name for path in NOTEBOOKS if path.name[2] == "_"] == [
+    assert [path.name for path in CORE] == [
         "01_echo_consumer.ipynb", "02_channel_layers_and_groups.ipynb", "03_http_to_websocket_bridge.ipynb",
         "04_commands_presence_and_failure.ipynb", "05_scaling_out_and_measuring.ipynb"]
 
@@ -167,6 +168,10 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch, capsys):
     grows_later = sorted({relative.removeprefix("project/") for relative, final in cells if not final}
                          - {relative.removeprefix("project/") for relative, final in cells if final})
     assert differing_files(snapshot, project_copy) == grows_later, "project cells wrote files that differ from project/"
+    for cell in notebook.cells:  # a core notebook's self-check passes on the reference
+        if cell.cell_type == "code" and "self_check(" in cell.source:
+            printed = "".join(output.get("text", "") for output in cell.outputs)
+            assert "is done" in printed, f"the self-check did not pass:\n{printed[-1500:]}"
     executed = sum(1 for cell in notebook.cells if cell.cell_type == "code" and cell.get("execution_count"))
     assert executed == sum(1 for cell in notebook.cells if cell.cell_type == "code")
     # Project cells were written, not executed: each printed its one-line note. A file's last cell

@@ -86,7 +86,8 @@ def test_command_line_exits_1_with_a_line_per_problem_and_write_repairs_them(cop
     assert "differs from project/echo/consumers.py" in drift[0] and second.name in drift[1]
 
     written = run_nbsync("--write", *where)
-    assert written.returncode == 0 and "rewrote 2" in written.stdout, written.stdout + written.stderr
+    assert written.returncode == 0 and "rewrote 3" in written.stdout, written.stdout + written.stderr
+    assert ".kit-stages.json" in written.stdout  # the file's text outside regions changed: a new shipped version
     assert run_nbsync("--check", *where).returncode == 0
 
 
@@ -204,3 +205,38 @@ def test_write_cell_refuses_paths_outside_project_and_reports_syntax_errors(tmp_
     write_cell("project/ok.py", "# project/ok.py\nOK = 1")
     assert (tmp_path / "project" / "ok.py").read_text() == "# project/ok.py\nOK = 1\n"
     assert "wrote: project/ok.py (2 lines)" in capsys.readouterr().out
+
+
+def test_a_later_stage_that_rewrites_or_drops_an_earlier_region_is_drift(copies):
+    """Issue 20: a file grows by adding regions; a stage that changed or dropped one would make a
+    learner's code and the kit's disagree."""
+    notebooks, project = copies
+    path = notebook_with(notebooks, GROWING_FILE, final=False)
+    notebook, index, cell = project_cell(path, GROWING_FILE, final=False)
+    original = cell.source
+    cell.source = original.replace(
+        "            await self.channel_layer.group_add(group, self.channel_name)",
+        "            await self.channel_layer.group_add(group, self.channel_name)  # changed here only",
+    )
+    nbformat.write(notebook, path)
+    problems = nbsync.stage_problems(nbsync.notebooks(notebooks))
+    assert problems and all("rewrites region DeviceConsumer.connect" in problem for problem in problems), problems
+
+    cell.source = original
+    nbformat.write(notebook, path)
+    final_path = notebook_with(notebooks, GROWING_FILE, final=True)
+    notebook, index, cell = project_cell(final_path, GROWING_FILE, final=True)
+    lines = cell.source.split("\n")
+    begin = next(n for n, line in enumerate(lines) if "BEGIN SOLUTION DeviceConsumer.device_message" in line)
+    cell.source = "\n".join(lines[:begin] + ["        pass"] + lines[begin + 3 :])
+    nbformat.write(notebook, final_path)
+    assert "drops region DeviceConsumer.device_message" in "\n".join(nbsync.stage_problems(nbsync.notebooks(notebooks)))
+
+
+def test_a_stale_stages_file_is_drift_and_write_renews_it(copies):
+    notebooks, project = copies
+    (notebooks / ".kit-stages.json").write_text("{}\n")
+    result = run_nbsync("--check", "--notebooks", str(notebooks), "--project", str(project))
+    assert result.returncode == 1 and ".kit-stages.json is stale" in result.stdout
+    assert run_nbsync("--write", "--notebooks", str(notebooks), "--project", str(project)).returncode == 0
+    assert run_nbsync("--check", "--notebooks", str(notebooks), "--project", str(project)).returncode == 0

@@ -197,14 +197,36 @@ def test_a_file_that_grows_over_notebooks_is_checked_by_its_last_cell_and_stubbe
     notebook(tmp_path / "notebooks" / "02_b.ipynb", final)
     assert starter.stub_notebook(tmp_path / "notebooks" / "01_a.ipynb") == 1
     assert starter.stub_notebook(tmp_path / "notebooks" / "02_b.ipynb") == 2
-    stubbed_final = nbformat.read(tmp_path / "notebooks" / "02_b.ipynb", as_version=4).cells[0].source
-    assert "NotImplementedError" in nbformat.read(tmp_path / "notebooks" / "01_a.ipynb", as_version=4).cells[0].source
+    stubbed_final = nbformat.read(tmp_path / "notebooks" / "02_b.ipynb", as_version=4).cells[1].source
+    assert "NotImplementedError" in nbformat.read(tmp_path / "notebooks" / "01_a.ipynb", as_version=4).cells[1].source
     (tmp_path / "project" / "devices" / "x.py").write_text(stubbed_final + "\n")
     assert starter.notebook_drift(tmp_path) == []
 
     (tmp_path / "project" / "devices" / "x.py").write_text(stubbed_final + "\nextra = 1\n")
-    assert starter.notebook_drift(tmp_path) == ["02_b.ipynb cell 0: differs from project/devices/x.py"]
+    assert starter.notebook_drift(tmp_path) == ["02_b.ipynb cell 1: differs from project/devices/x.py"]
     notebook(tmp_path / "notebooks" / "01_a.ipynb", "# project/devices/x.py\ndef handle(:\n    pass")
     (tmp_path / "project" / "devices" / "x.py").write_text(stubbed_final + "\n")
     problems = starter.notebook_drift(tmp_path)
     assert len(problems) == 1 and problems[0].startswith("01_a.ipynb cell 0: earlier version does not compile")
+
+
+def test_each_todo_cell_has_a_your_turn_note_and_no_reference_only_text_is_left(copy):
+    """Issue 20, item 4: the copy says what to write, what to run and which check shows it works,
+    and nothing in it refers to the reference's markers."""
+    dest, _ = copy
+    notes = 0
+    for path in sorted((dest / "notebooks").glob("*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        for index, cell in enumerate(cells):
+            if cell.cell_type == "markdown":
+                assert "SOLUTION" not in cell.source and "Nothing needs typing" not in cell.source, (path.name, index)
+            if cell.cell_type == "code" and 'NotImplementedError("TODO' in cell.source:
+                note = cells[index - 1]
+                assert note.metadata.get("kit", {}).get("your_turn"), (path.name, index)
+                assert note.source.startswith("### Your turn") and "What tells you it works" in note.source
+                if "Nothing new to write" in note.source:  # a later stage of a file: its regions are written
+                    assert "keeps the code you wrote" in note.source and "Run it" in note.source
+                else:
+                    assert "Then run the cell" in note.source and "# >>> your code" in note.source
+                notes += 1
+    assert notes >= 6
