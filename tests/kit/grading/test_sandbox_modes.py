@@ -40,12 +40,14 @@ HOSTILE_MODES = ("user", "bwrap")
 
 
 def make_checkout(top):
-    """The kit, its grading tests and the reference under top/repo, with a Python of its own."""
+    """The kit, its grading tests, the reference and the notebooks (the starter's source) under top/repo,
+    with a Python of its own."""
     repo = top / "repo"
-    for entry in [*gradescope.BUNDLED, "project"]:
+    for entry in [*gradescope.BUNDLED, "project", "notebooks"]:
         source = REPO_DIR / entry
         if source.is_dir():
-            shutil.copytree(source, repo / entry, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3*"))
+            ignore = shutil.ignore_patterns("__pycache__", "db.sqlite3*", ".ipynb_checkpoints")
+            shutil.copytree(source, repo / entry, ignore=ignore, dirs_exist_ok=True)
         else:
             (repo / entry).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / entry)
