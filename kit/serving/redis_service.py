@@ -76,21 +76,34 @@ class Redis:
 
 def shard_urls(url):
     """REDIS_URL's shards (one URL, or several separated by commas: project/mysite/redis_url.py);
-    RedisUnavailable saying what is wrong with a malformed one, or with a Sentinel shard (not served yet)."""
-    if "," not in url:
+    RedisUnavailable saying what is wrong with a malformed one."""
+    if "," not in url and not url.startswith("redis+sentinel:"):
         return [url]
     from kit.layers import redis_url_module
 
     parser = redis_url_module()
     try:
-        parser.channel_layer_hosts(url)  # every shard well-formed, none behind Sentinel
+        parser.channel_layer_hosts(url)  # every shard well-formed
     except parser.BadRedisUrl as exc:
         raise RedisUnavailable(f"REDIS_URL: {exc}") from None
     return parser.split_shards(url)
 
 
+def shard_client(one, timeout):
+    """A redis-py client for one shard's URL: a Redis, or the current primary behind Sentinel."""
+    import redis
+
+    if one.startswith("redis+sentinel:"):
+        from kit.layers import redis_url_module, sync_client
+
+        (host,) = redis_url_module().channel_layer_hosts(one)
+        return sync_client(host, timeout=timeout)
+    return redis.Redis.from_url(one, socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
 def ping(url, timeout=1.0):
-    """True if a Redis answers PING at url (at every shard of a sharded one)."""
+    """True if a Redis answers PING at url (at every shard of a sharded one; for a shard behind
+    Sentinel, its current primary)."""
     import redis
 
     try:
@@ -99,7 +112,7 @@ def ping(url, timeout=1.0):
         return False
     for one in urls:
         try:
-            client = redis.Redis.from_url(one, socket_connect_timeout=timeout, socket_timeout=timeout)
+            client = shard_client(one, timeout)
             try:
                 if not client.ping():
                     return False
@@ -112,11 +125,9 @@ def ping(url, timeout=1.0):
 
 def server_version(url):
     """(major, minor) of the Redis at url: the oldest of its shards."""
-    import redis
-
     versions = []
     for one in shard_urls(url):
-        client = redis.Redis.from_url(one, socket_connect_timeout=2, socket_timeout=2)
+        client = shard_client(one, 2)
         try:
             raw = client.info("server").get("redis_version", "0")
         finally:
