@@ -84,27 +84,46 @@ async def drill(sentinels, servers, force=False):
     shard = sentinels.shards[0]
     key = await asyncio.to_thread(servers[0].create_api_key, "drill")
     received = {}  # seq -> [monotonic times it arrived]
-    closes = []  # (device, close code, time)
-    sockets = {}
+    closes = []  # (device, close code, time): a device reconnects at once, as real clients do
+    reconnected_at = []  # (device, time)
+    tokens, sockets, done = {}, {}, asyncio.Event()
     for n in range(DEVICES):
         device_id = f"drill-{n}"
-        token = await asyncio.to_thread(servers[0].create_device, device_id)
-        server = servers[n % 2]
+        tokens[device_id] = await asyncio.to_thread(servers[0].create_device, device_id)
+
+    async def connect(device_id):
+        server = servers[int(device_id.rsplit("-", 1)[1]) % 2]
         sockets[device_id] = await websockets.connect(
-            f"{server.ws_url}/ws/devices/{device_id}/", additional_headers={"Authorization": f"Bearer {token}"}
+            f"{server.ws_url}/ws/devices/{device_id}/",
+            additional_headers={"Authorization": f"Bearer {tokens[device_id]}"},
+            open_timeout=5,
         )
 
-    async def listen(device_id, socket):
-        try:
-            async for frame in socket:
-                message = json.loads(frame)
-                if message.get("type") == "message" and isinstance(message.get("data"), dict):
-                    received.setdefault(message["data"]["seq"], []).append(time.monotonic())
-        except websockets.ConnectionClosed:
-            pass
-        closes.append((device_id, socket.close_code, time.monotonic()))
+    async def listen(device_id):
+        while not done.is_set():
+            socket = sockets[device_id]
+            try:
+                async for frame in socket:
+                    message = json.loads(frame)
+                    if message.get("type") == "message" and isinstance(message.get("data"), dict):
+                        received.setdefault(message["data"]["seq"], []).append(time.monotonic())
+            except websockets.ConnectionClosed:
+                pass
+            if done.is_set():
+                return
+            closes.append((device_id, socket.close_code, time.monotonic()))
+            while not done.is_set():  # reconnect every 0.2 s until the server takes it again
+                await asyncio.sleep(0.2)
+                try:
+                    await connect(device_id)
+                    reconnected_at.append((device_id, time.monotonic()))
+                    break
+                except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed):
+                    continue
 
-    listeners = [asyncio.ensure_future(listen(d, s)) for d, s in sockets.items()]
+    for device_id in tokens:
+        await connect(device_id)
+    listeners = [asyncio.ensure_future(listen(device_id)) for device_id in tokens]
     clients = [
         httpx.AsyncClient(base_url=server.http_url, headers={"Authorization": f"Bearer {key}"}, timeout=REQUEST_TIMEOUT)
         for server in servers
@@ -137,7 +156,7 @@ async def drill(sentinels, servers, force=False):
     killing = asyncio.ensure_future(killer())
     start = time.monotonic()
     seq = 0
-    device_ids = list(sockets)
+    device_ids = list(tokens)
     try:
         while time.monotonic() - start < BEFORE_KILL + AFTER_KILL:
             device_id = device_ids[seq % DEVICES]
@@ -157,6 +176,7 @@ async def drill(sentinels, servers, force=False):
                     break
                 await asyncio.sleep(0.2)
     finally:
+        done.set()
         closed_by_server = list(closes)  # before this test closes them itself
         for client in clients:
             await client.aclose()
@@ -181,6 +201,7 @@ async def drill(sentinels, servers, force=False):
         "promotion_s": None if kill["promoted"] is None else round(kill["promoted"], 2),
         "kill_to_first_delivery_s": round(min(after_kill) - kill_at, 2) if after_kill else None,
         "devices_closed_by_server": [(device, code, round(at - kill_at, 2)) for device, code, at in closed_by_server],
+        "devices_reconnected_after_s": [(device, round(at - kill_at, 2)) for device, at in reconnected_at],
         "online_afterwards": sorted(online),
         "devices": sorted(sockets),
     }
