@@ -212,6 +212,9 @@ class Shard:
 
 
 class SentinelSet:
+    source = "a Sentinel set started by the kit"
+    process = None  # as redis_service.Redis: no one process (make demo lists its pids otherwise)
+
     def __init__(self, shards=1, password=None, sentinel_password=None):
         self.workdir = tempfile.mkdtemp(prefix="kit-sentinel-")
         self.shards = [
@@ -232,6 +235,9 @@ class SentinelSet:
             self.stop()
             raise
         return self
+
+    def pids(self):
+        return [p.pid for shard in self.shards for p in [*shard.redis.values(), *shard.sentinels.values()]]
 
     def stop(self):
         for shard in self.shards:
