@@ -59,7 +59,32 @@ def test_the_url_becomes_a_sentinel_host_entry_and_answers(sentinels):
     assert client.set("kit:sentinel:probe", "1") and client.get("kit:sentinel:probe") == b"1"
 
 
-def servers_on(url, fast):
+@pytest.mark.parametrize("served", ["fast", "plain"])
+async def test_a_script_layer_and_a_management_command_reach_a_device_through_sentinel(sentinels, served):
+    """The layer another process gets (LiveServer.channel_layer: the agreement record read through
+    Sentinel) reaches a device's socket; so does `manage.py revoke_device` (closes it with 4401)."""
+    (server,) = await asyncio.to_thread(servers_on, sentinels.url, served == "fast", 1)
+    try:
+        token = await asyncio.to_thread(server.create_device, "script-1")
+        socket = await websockets.connect(
+            f"{server.ws_url}/ws/devices/script-1/", additional_headers={"Authorization": f"Bearer {token}"}
+        )
+        await asyncio.sleep(0.5)  # its group_add done
+        layer = server.channel_layer()
+        try:
+            await layer.group_send("device_script-1", {"type": "device.message", "id": "s1", "data": {"via": "layer"}})
+            assert '"via": "layer"' in await asyncio.wait_for(socket.recv(), 5)
+        finally:
+            await layer.close_pools()
+        await asyncio.to_thread(server.manage, "revoke_device", "script-1")
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(socket.recv(), 5)
+        assert socket.close_code == 4401
+    finally:
+        await asyncio.to_thread(server.close)
+
+
+def servers_on(url, fast, count=2):
     """Two server processes on one database and one layer prefix (as kit/serving/cluster.py)."""
     folder = Path(migrated_database()).parent / f"sentinel-{uuid.uuid4().hex[:6]}"
     folder.mkdir()
@@ -68,7 +93,7 @@ def servers_on(url, fast):
     prefix = f"sent{uuid.uuid4().hex[:6]}"
     servers = []
     try:
-        for _ in range(2):
+        for _ in range(count):
             server = LiveServer(redis_url=url, db_path=db_path, layer_prefix=prefix, env=FAST_PRESENCE, fast=fast)
             server.migrated = True
             servers.append(server.start())
@@ -222,7 +247,7 @@ DRILL_GOALS_NOT_ASSERTED = (
 
 
 @pytest.mark.parametrize("served", ["fast", "plain"])
-@pytest.mark.parametrize("how", ["kill"])
+@pytest.mark.parametrize("how", ["kill", "force"])
 async def test_failover_drill(fresh_sentinels, served, how):
     sentinels = fresh_sentinels
     servers = await asyncio.to_thread(servers_on, sentinels.url, served == "fast")
