@@ -221,6 +221,9 @@ async def drill(sentinels, servers, force=False):
         "503_without_retry_after": sum(1 for a in answers.values() if a[0] == 503 and not a[1]),
         "slowest_answer_s": round(max(a[3] - a[2] for a in answers.values()), 2),
         "accepted_lost": sorted(accepted - delivered),
+        "accepted_lost_sent_after_kill_s": [round(answers[n][2] - kill_at, 2) for n in sorted(accepted - delivered)][
+            :: max(1, len(accepted - delivered) // 8)
+        ],
         "delivered_not_accepted": len(delivered - accepted),
         "duplicates": sum(len(times) - 1 for times in received.values()),
         "promotion_s": None if kill["promoted"] is None else round(kill["promoted"], 2),
