@@ -214,6 +214,11 @@ async def drill(sentinels, servers, force=False):
     accepted = {n for n, answer in answers.items() if answer[0] == 202}
     delivered = set(received)
     after_kill = [min(times) for n, times in received.items() if answers[n][2] >= kill_at]
+    # The gap: the longest silence between two deliveries from the kill on (a push already on its way
+    # when the primary died may still arrive at once); it ends when pushes flow again.
+    arrivals = sorted([kill_at, *(t for times in received.values() for t in times if t >= kill_at)])
+    silences = [(later - earlier, later) for earlier, later in zip(arrivals, arrivals[1:])]
+    gap, resumed = max(silences) if silences else (None, None)
     return {
         "pushes": seq,
         "statuses": Counter(str(answer[0]) for answer in answers.values()),
@@ -228,6 +233,8 @@ async def drill(sentinels, servers, force=False):
         "duplicates": sum(len(times) - 1 for times in received.values()),
         "promotion_s": None if kill["promoted"] is None else round(kill["promoted"], 2),
         "kill_to_first_delivery_s": round(min(after_kill) - kill_at, 2) if after_kill else None,
+        "longest_silence_s": None if gap is None else round(gap, 2),
+        "flowing_again_after_kill_s": None if resumed is None else round(resumed - kill_at, 2),
         "devices_closed_by_server": [(device, code, round(at - kill_at, 2)) for device, code, at in closed_by_server],
         "devices_reconnected_after_s": [(device, round(at - kill_at, 2)) for device, at in reconnected_at],
         "online_afterwards": sorted(online),
@@ -268,6 +275,7 @@ async def test_failover_drill(fresh_sentinels, served, how):
     assert figures["promotion_s"] is not None
     assert figures["kill_to_first_delivery_s"] is not None
     assert figures["kill_to_first_delivery_s"] < RESUME_BOUND
+    assert figures["flowing_again_after_kill_s"] < RESUME_BOUND
     assert figures["duplicates"] == 0
     assert figures["delivered_not_accepted"] <= statuses.get("503", 0) + statuses.get("hang", 0)
     assert figures["online_afterwards"] == figures["devices"]  # presence is right afterwards
