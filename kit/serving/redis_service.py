@@ -89,6 +89,13 @@ def shard_urls(url):
     return parser.split_shards(url)
 
 
+def shown(url):
+    """url without its passwords, for what the kit prints."""
+    from kit.layers import redis_url_module
+
+    return redis_url_module().redact(url or "")
+
+
 def shard_client(one, timeout):
     """A redis-py client for one shard's URL: a Redis, or the current primary behind Sentinel."""
     import redis
@@ -213,7 +220,7 @@ def find_or_start(install=True, skip=()):
             silent = [one for one in shards if not ping(one, timeout=2)]
             raise RedisUnavailable(f"REDIS_URL names {len(shards)} shards; nothing answers PING at {', '.join(silent)}")
         if not ping(env_url, timeout=2):
-            raise RedisUnavailable(f"REDIS_URL is set to {env_url} but nothing answers PING there")
+            raise RedisUnavailable(f"REDIS_URL is set to {shown(env_url)} but nothing answers PING there")
         return _checked(Redis(url=env_url, source="REDIS_URL"))
     if "localhost:6379" not in skip and ping(DEFAULT_URL, timeout=0.3):
         return _checked(Redis(url=DEFAULT_URL, source="localhost:6379"))
@@ -231,7 +238,7 @@ def _checked(redis_handle):
     if version < MIN_VERSION:
         redis_handle.stop()
         raise RedisUnavailable(
-            f"Redis {version[0]}.{version[1]} at {redis_handle.url} is too old: channels-redis needs 5.0+"
+            f"Redis {version[0]}.{version[1]} at {shown(redis_handle.url)} is too old: channels-redis needs 5.0+"
         )
     return redis_handle
 
@@ -240,7 +247,7 @@ def _checked(redis_handle):
 def running(quiet=False, **kwargs):
     handle = find_or_start(**kwargs)
     if not quiet:
-        print(f"Redis: {handle.url} ({handle.source})", file=sys.stderr, flush=True)
+        print(f"Redis: {shown(handle.url)} ({handle.source})", file=sys.stderr, flush=True)
     try:
         yield handle
     finally:
@@ -273,7 +280,8 @@ def main(argv=None):
     try:
         if args.action == "check":
             with running() as handle:
-                print(f"OK Redis {'.'.join(map(str, server_version(handle.url)))} at {handle.url} ({handle.source})")
+                version = ".".join(map(str, server_version(handle.url)))
+                print(f"OK Redis {version} at {shown(handle.url)} ({handle.source})")
             return 0
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:

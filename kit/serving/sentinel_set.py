@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from kit.serving.ports import free_port
 from kit.serving.redis_service import RedisUnavailable
+from kit.serving.redis_service import shown as redact
 
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 5000
@@ -256,7 +257,7 @@ def running(shards=1, password=None, sentinel_password=None, quiet=True):
     """A started Sentinel set, stopped (every process, the temporary directory) when the block ends."""
     with SentinelSet(shards, password, sentinel_password) as sentinels:
         if not quiet:
-            print(f"Redis Sentinel set: {sentinels.url}", file=sys.stderr, flush=True)
+            print(f"Redis Sentinel set: {redact(sentinels.url)}", file=sys.stderr, flush=True)
         yield sentinels
 
 

@@ -109,7 +109,8 @@ def parse(value):
 
 def redact(url):
     """The URL without its password (for logs and start-up lines)."""
-    return re.sub(r"(://[^:@/,]*:)[^@/]*@", r"\1***@", url)
+    url = re.sub(r"(://[^:@/,]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"([?&]sentinel_password=)[^&,]*", r"\1***", url)
 
 
 def name(shard):

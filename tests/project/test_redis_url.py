@@ -79,6 +79,8 @@ def test_a_malformed_value_says_what_is_wrong(value, says):
 def test_passwords_stay_out_of_names_and_logs():
     assert redis_url.redact("redis://:secret@h1:6379/0,redis://u:pw@h2") == "redis://:***@h1:6379/0,redis://u:***@h2"
     assert "secret" not in redis_url.name(redis_url.parse("redis://:secret@h1:6379/0")[0])
+    sentinel = "redis+sentinel://:secret@s1:26379,s2/m?sentinel_password=hidden,redis://h2"
+    assert redis_url.redact(sentinel) == "redis+sentinel://:***@s1:26379,s2/m?sentinel_password=***,redis://h2"
 
 
 def run_project(code, **env):
