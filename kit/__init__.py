@@ -10,7 +10,7 @@ lab/             inside the notebooks' kernels: project cells that write files, 
 authoring/       the kit's own material: the starter copy (starter.py), notebooks kept equal to
                  project/ (nbsync.py), each notebook's size against the lesson's goals (lesson_stats.py)
 serving/         running the project: a live server process, daphne with the kit's limits, several
-                 processes on one Redis, Redis found or started, ports
+                 processes on one Redis, Redis found or started, a Redis Sentinel set (sentinel_set.py), ports
 grading/         `make grade`: one project (grade.py), a class (batch.py), the sandbox, its canary,
                  the user mode's mirror (runtime.py), the grader's errors, credentials, the pytest
                  plugin, reports, Gradescope, grading speed

@@ -142,6 +142,8 @@ def banner(server, redis, password, api_key, sim_ids, online, simulator, env_fil
         pids.append(f"simulator {simulator.pid}")
     if redis.process:
         pids.append(f"redis {redis.process.pid}")
+    if hasattr(redis, "pids"):  # a Sentinel set
+        pids.append(f"redis and Sentinels {' '.join(map(str, redis.pids()))}")
     print(f"(started: {', '.join(pids)})", flush=True)
 
 
@@ -170,11 +172,18 @@ def keep_logs(server):
     return kept
 
 
-def run(port, count, prefix, exit_after, fast=True, env_file=DEFAULT_ENV_FILE):
+def run(port, count, prefix, exit_after, fast=True, env_file=DEFAULT_ENV_FILE, sentinel=False):
     redis = server = simulator = written = None
     status = 1
     try:
-        redis = redis_service.find_or_start()
+        if sentinel:  # a primary, a replica and three Sentinels (kit/serving/sentinel_set.py)
+            from kit.serving import sentinel_set
+
+            redis = sentinel_set.SentinelSet()
+            print("Starting a Redis Sentinel set (a primary, a replica, three Sentinels) ...", flush=True)
+            redis.start()
+        else:
+            redis = redis_service.find_or_start()
         port = port if port and port_is_free(port) else free_port()
         # fast: the variant the bench measures fastest (kit/fast/, uvicorn with the kit's limits: a header
         # timeout, slow readers closed, close frames on SIGTERM); else step 3's design on kit.serving.daphne_limited.
@@ -247,6 +256,12 @@ def main(argv=None):
         default=str(DEFAULT_ENV_FILE),
         help="write what another shell needs to reach the demo's server here, to `source` (default %(default)s)",
     )
+    parser.add_argument(
+        "--sentinel",
+        action="store_true",
+        help="serve on a Redis Sentinel set the kit starts (a primary, a replica, three Sentinels; "
+        "REDIS_URL redis+sentinel://...): kill its primary to watch a failover",
+    )
     args = parser.parse_args(argv)
 
     def stop(signum, frame):
@@ -254,7 +269,15 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
-    return run(args.port, args.devices, args.prefix, args.exit_after, fast=not args.plain, env_file=args.env_file)
+    return run(
+        args.port,
+        args.devices,
+        args.prefix,
+        args.exit_after,
+        fast=not args.plain,
+        env_file=args.env_file,
+        sentinel=args.sentinel,
+    )
 
 
 if __name__ == "__main__":

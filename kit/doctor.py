@@ -165,7 +165,8 @@ def check_redis():
         with redis_service.running(quiet=True, install=False) as redis:
             version = ".".join(map(str, redis_service.server_version(redis.url)))
             shards = redis_service.shard_urls(redis.url)
-            where = f"{len(shards)} shards: {', '.join(shards)}" if len(shards) > 1 else redis.url
+            shown = redis_service.shown
+            where = f"{len(shards)} shards: {', '.join(map(shown, shards))}" if len(shards) > 1 else shown(redis.url)
             return Check("Redis", True, f"{version} at {where} ({redis.source}; stopped again if started)")
     except redis_service.RedisUnavailable as exc:
         return Check("Redis", False, str(exc), fix)

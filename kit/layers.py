@@ -29,7 +29,7 @@ import time
 from channels_redis.core import RedisChannelLayer as CoreChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer as PubSubChannelLayer
 
-log = logging.getLogger("kit.layers")
+log = logging.getLogger(__name__)
 RECORD_KEY = "kit:layer"  # after the layer's prefix
 RECORD_TTL_SECONDS = 30
 RECORD_REFRESH_SECONDS = 10
@@ -51,7 +51,10 @@ def shard_names(hosts):
 
     names = []
     for host in hosts:
-        if isinstance(host, dict) and "address" in host:
+        if isinstance(host, dict) and "master_name" in host:  # a shard behind Sentinel
+            sentinels = ",".join(f"{name}:{port}" for name, port in host["sentinels"])
+            names.append(f"redis+sentinel://{sentinels}/{host['master_name']}/{host.get('db', 0)}")
+        elif isinstance(host, dict) and "address" in host:
             parts = parse_url(host["address"])
             scheme = "rediss" if host["address"].startswith("rediss:") else "redis"
             names.append(f"{scheme}://{parts.get('host', 'localhost')}:{parts.get('port', 6379)}/{parts.get('db', 0)}")
@@ -65,7 +68,47 @@ def record_for(kind, hosts, prefix):
 
 
 def _address(host):
+    if isinstance(host, dict) and "master_name" in host:
+        return shard_names([host])[0]
     return host["address"] if isinstance(host, dict) else f"redis://{host[0]}:{host[1]}"
+
+
+def _primary_kwargs(host, timeout):
+    return {
+        "db": host.get("db", 0),
+        "password": host.get("password"),
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+    }
+
+
+def _sentinel_kwargs(host, timeout):
+    return {"socket_connect_timeout": timeout, "socket_timeout": timeout, **(host.get("sentinel_kwargs") or {})}
+
+
+def sync_client(host, timeout=2):
+    """A redis-py client for one channels-redis host entry: a URL's Redis, or a Sentinel shard's
+    current primary (asked of its Sentinels at each connection)."""
+    import redis
+
+    if isinstance(host, dict) and "master_name" in host:
+        from redis.sentinel import Sentinel
+
+        sentinel = Sentinel(host["sentinels"], sentinel_kwargs=_sentinel_kwargs(host, timeout))
+        return sentinel.master_for(host["master_name"], **_primary_kwargs(host, timeout))
+    return redis.Redis.from_url(_address(host), socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
+def async_client(host, timeout=2):
+    """sync_client's asyncio twin."""
+    import redis.asyncio
+
+    if isinstance(host, dict) and "master_name" in host:
+        from redis.asyncio.sentinel import Sentinel
+
+        sentinel = Sentinel(host["sentinels"], sentinel_kwargs=_sentinel_kwargs(host, timeout))
+        return sentinel.master_for(host["master_name"], **_primary_kwargs(host, timeout))
+    return redis.asyncio.Redis.from_url(_address(host), socket_connect_timeout=timeout, socket_timeout=timeout)
 
 
 def mismatch(mine, theirs):
@@ -89,13 +132,11 @@ def mismatch(mine, theirs):
 
 async def fetch_record(hosts, prefix):
     """The record a server left on this layer's first shard, or None."""
-    import redis.asyncio
-
-    client = redis.asyncio.Redis.from_url(_address(hosts[0]), socket_connect_timeout=2, socket_timeout=2)
+    client = async_client(hosts[0])
     try:
         data = await client.get(prefix + RECORD_KEY)
     finally:
-        await client.aclose()
+        await client.aclose(close_connection_pool=True)
     return json.loads(data) if data else None
 
 
@@ -275,9 +316,7 @@ def serve(layers_setting):
 
 
 def _client(host):
-    import redis
-
-    return redis.Redis.from_url(_address(host), socket_connect_timeout=2, socket_timeout=2)
+    return sync_client(host)
 
 
 def _get(host, key):

@@ -76,21 +76,41 @@ class Redis:
 
 def shard_urls(url):
     """REDIS_URL's shards (one URL, or several separated by commas: project/mysite/redis_url.py);
-    RedisUnavailable saying what is wrong with a malformed one, or with a Sentinel shard (not served yet)."""
-    if "," not in url:
+    RedisUnavailable saying what is wrong with a malformed one."""
+    if "," not in url and not url.startswith("redis+sentinel:"):
         return [url]
     from kit.layers import redis_url_module
 
     parser = redis_url_module()
     try:
-        parser.channel_layer_hosts(url)  # every shard well-formed, none behind Sentinel
+        parser.channel_layer_hosts(url)  # every shard well-formed
     except parser.BadRedisUrl as exc:
         raise RedisUnavailable(f"REDIS_URL: {exc}") from None
     return parser.split_shards(url)
 
 
+def shown(url):
+    """url without its passwords, for what the kit prints."""
+    from kit.layers import redis_url_module
+
+    return redis_url_module().redact(url or "")
+
+
+def shard_client(one, timeout):
+    """A redis-py client for one shard's URL: a Redis, or the current primary behind Sentinel."""
+    import redis
+
+    if one.startswith("redis+sentinel:"):
+        from kit.layers import redis_url_module, sync_client
+
+        (host,) = redis_url_module().channel_layer_hosts(one)
+        return sync_client(host, timeout=timeout)
+    return redis.Redis.from_url(one, socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
 def ping(url, timeout=1.0):
-    """True if a Redis answers PING at url (at every shard of a sharded one)."""
+    """True if a Redis answers PING at url (at every shard of a sharded one; for a shard behind
+    Sentinel, its current primary)."""
     import redis
 
     try:
@@ -99,7 +119,7 @@ def ping(url, timeout=1.0):
         return False
     for one in urls:
         try:
-            client = redis.Redis.from_url(one, socket_connect_timeout=timeout, socket_timeout=timeout)
+            client = shard_client(one, timeout)
             try:
                 if not client.ping():
                     return False
@@ -112,11 +132,9 @@ def ping(url, timeout=1.0):
 
 def server_version(url):
     """(major, minor) of the Redis at url: the oldest of its shards."""
-    import redis
-
     versions = []
     for one in shard_urls(url):
-        client = redis.Redis.from_url(one, socket_connect_timeout=2, socket_timeout=2)
+        client = shard_client(one, 2)
         try:
             raw = client.info("server").get("redis_version", "0")
         finally:
@@ -202,7 +220,7 @@ def find_or_start(install=True, skip=()):
             silent = [one for one in shards if not ping(one, timeout=2)]
             raise RedisUnavailable(f"REDIS_URL names {len(shards)} shards; nothing answers PING at {', '.join(silent)}")
         if not ping(env_url, timeout=2):
-            raise RedisUnavailable(f"REDIS_URL is set to {env_url} but nothing answers PING there")
+            raise RedisUnavailable(f"REDIS_URL is set to {shown(env_url)} but nothing answers PING there")
         return _checked(Redis(url=env_url, source="REDIS_URL"))
     if "localhost:6379" not in skip and ping(DEFAULT_URL, timeout=0.3):
         return _checked(Redis(url=DEFAULT_URL, source="localhost:6379"))
@@ -220,7 +238,7 @@ def _checked(redis_handle):
     if version < MIN_VERSION:
         redis_handle.stop()
         raise RedisUnavailable(
-            f"Redis {version[0]}.{version[1]} at {redis_handle.url} is too old: channels-redis needs 5.0+"
+            f"Redis {version[0]}.{version[1]} at {shown(redis_handle.url)} is too old: channels-redis needs 5.0+"
         )
     return redis_handle
 
@@ -229,7 +247,7 @@ def _checked(redis_handle):
 def running(quiet=False, **kwargs):
     handle = find_or_start(**kwargs)
     if not quiet:
-        print(f"Redis: {handle.url} ({handle.source})", file=sys.stderr, flush=True)
+        print(f"Redis: {shown(handle.url)} ({handle.source})", file=sys.stderr, flush=True)
     try:
         yield handle
     finally:
@@ -262,7 +280,8 @@ def main(argv=None):
     try:
         if args.action == "check":
             with running() as handle:
-                print(f"OK Redis {'.'.join(map(str, server_version(handle.url)))} at {handle.url} ({handle.source})")
+                version = ".".join(map(str, server_version(handle.url)))
+                print(f"OK Redis {version} at {shown(handle.url)} ({handle.source})")
             return 0
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:

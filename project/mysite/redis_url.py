@@ -2,7 +2,7 @@
 
     redis://127.0.0.1:6379/0                                  one Redis
     redis://h1:6379/0,redis://h2:6379/0,rediss://h3:6380/0    three shards (channels-redis `hosts`)
-    redis+sentinel://s1:26379,s2:26379/mymaster               a shard behind Sentinel (parsed only)
+    redis+sentinel://s1:26379,s2:26379/mymaster               a shard behind Sentinel (a primary, replicas)
 
 A comma followed by a scheme (redis://, rediss://, redis+sentinel://) starts the next shard. Inside a
 redis+sentinel:// shard, commas separate the Sentinels' addresses; the path is the master's name, then
@@ -109,7 +109,8 @@ def parse(value):
 
 def redact(url):
     """The URL without its password (for logs and start-up lines)."""
-    return re.sub(r"(://[^:@/,]*:)[^@/]*@", r"\1***@", url)
+    url = re.sub(r"(://[^:@/,]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"([?&]sentinel_password=)[^&,]*", r"\1***", url)
 
 
 def name(shard):
@@ -120,14 +121,32 @@ def name(shard):
     return f"{shard['scheme']}://{shard['host']}:{shard['port']}/{shard['db']}"
 
 
+def sentinel_host(shard, **options):
+    """A redis+sentinel:// shard -> its channels-redis host entry (channels-redis 3.3+: redis-py's
+    SentinelConnectionPool asks the Sentinels for the current primary at each new connection).
+    `options` (socket_connect_timeout) apply to the primary's connections and to the Sentinels'."""
+    sentinel_kwargs = {key: value for key, value in options.items() if key.startswith("socket_connect")}
+    sentinel_kwargs["socket_timeout"] = options.get("socket_connect_timeout", 2)  # a silent Sentinel: next one
+    if shard["sentinel_password"]:
+        sentinel_kwargs["password"] = shard["sentinel_password"]
+    host = {
+        "sentinels": list(shard["sentinels"]),
+        "master_name": shard["master_name"],
+        "sentinel_kwargs": sentinel_kwargs,
+        "db": shard["db"],
+        **options,
+    }
+    if shard["password"]:
+        host["password"] = shard["password"]
+    return host
+
+
 def channel_layer_hosts(value, **options):
     """REDIS_URL -> channels-redis `hosts` entries, each with `options` (e.g. socket_connect_timeout)."""
     hosts = []
     for shard in parse(value):
         if shard["scheme"] == "redis+sentinel":
-            raise BadRedisUrl(
-                f"{name(shard)}: a shard behind Sentinel is parsed, but the kit does not serve through "
-                "Sentinel yet (that is its own issue); give the master's redis:// address for now"
-            )
-        hosts.append({"address": shard["url"], **options})
+            hosts.append(sentinel_host(shard, **options))
+        else:
+            hosts.append({"address": shard["url"], **options})
     return hosts

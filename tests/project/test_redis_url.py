@@ -46,8 +46,18 @@ def test_inside_a_sentinel_url_commas_separate_the_sentinels():
         "spw",
     )
     assert second["host"] == "h9"
-    with pytest.raises(redis_url.BadRedisUrl, match="Sentinel yet"):
-        redis_url.channel_layer_hosts("redis+sentinel://s1:26379,s2:26379/mymaster")
+    hosts = redis_url.channel_layer_hosts(
+        "redis+sentinel://:pw@s1:26379,s2/mymaster/3?sentinel_password=spw,redis://h9:6379/0", socket_connect_timeout=2
+    )
+    assert hosts[0] == {
+        "sentinels": [("s1", 26379), ("s2", 26379)],
+        "master_name": "mymaster",
+        "sentinel_kwargs": {"socket_connect_timeout": 2, "socket_timeout": 2, "password": "spw"},
+        "db": 3,
+        "socket_connect_timeout": 2,
+        "password": "pw",
+    }
+    assert hosts[1] == {"address": "redis://h9:6379/0", "socket_connect_timeout": 2}
 
 
 @pytest.mark.parametrize(
@@ -69,6 +79,8 @@ def test_a_malformed_value_says_what_is_wrong(value, says):
 def test_passwords_stay_out_of_names_and_logs():
     assert redis_url.redact("redis://:secret@h1:6379/0,redis://u:pw@h2") == "redis://:***@h1:6379/0,redis://u:***@h2"
     assert "secret" not in redis_url.name(redis_url.parse("redis://:secret@h1:6379/0")[0])
+    sentinel = "redis+sentinel://:secret@s1:26379,s2/m?sentinel_password=hidden,redis://h2"
+    assert redis_url.redact(sentinel) == "redis+sentinel://:***@s1:26379,s2/m?sentinel_password=***,redis://h2"
 
 
 def run_project(code, **env):
