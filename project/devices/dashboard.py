@@ -2,7 +2,7 @@
 """The instructor dashboard: a page for a logged-in staff user, and its own WebSocket.
 
 The socket is authenticated by the Django session (AuthMiddlewareStack in mysite/asgi.py)
-and Origin-checked (devices/routing.py), so the browser never holds an API key. It pushes
+and Origin-checked (its route, websocket_urlpatterns below), so the browser never holds an API key. It pushes
 presence changes from devices/presence.py, and acts on {"action": "message" | "command" |
 "broadcast", ...} frames with the same functions as the HTTP API (devices/views.py, devices/commands.py).
 """
@@ -15,6 +15,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import user_passes_test
 from django.shortcuts import render
+from django.urls import re_path
 
 from devices import commands, presence, views
 from devices.frames import MAX_FRAME_CHARS
@@ -23,6 +24,7 @@ from mysite import wire
 from mysite.api import ApiError, reporting_drops
 from mysite.close_codes import REVOKED_CLOSE_CODE
 from mysite.groups import DASHBOARD_GROUP, session_group, staff_group
+from mysite.origins import SameOriginValidator
 
 log = logging.getLogger(__name__)
 ACTIONS = ("message", "command", "broadcast")
@@ -168,3 +170,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def send_frame(self, frame):
         await self.send(text_data=json.dumps(frame))
+
+
+# The dashboard is a browser page: Origin checked (port included), session user in connect.
+websocket_urlpatterns = [re_path(r"^ws/dashboard/\Z", SameOriginValidator(DashboardConsumer.as_asgi()))]
