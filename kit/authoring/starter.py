@@ -114,8 +114,8 @@ HINTS = {
         "wait for the reply (504 when none comes in time)."
     ),
     "command_round_trip": (
-        "new_channel(), group_send a device.command event carrying it, "
-        "wait for the reply (504 when none comes in time)."
+        "new_channel(), group_send a device.command event carrying it and the command's id and expires "
+        "(within_layer_timeout(...) bounds that call), wait on receive() until expires (504 when no reply comes)."
     ),
 }
 

@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from devices import presence
 from mysite.groups import device_group
 from devices.views import get_device, require_data
-from mysite.api import LAYER_TIMEOUT_SECONDS, ApiError, api_endpoint, new_id, received_at
+from mysite.api import LAYER_TIMEOUT_SECONDS, ApiError, api_endpoint, new_id, received_at, within_layer_timeout
 
 DEFAULT_COMMAND_TIMEOUT, MAX_COMMAND_TIMEOUT = 5, 30
 
@@ -48,22 +48,12 @@ async def command_round_trip(device, data, timeout=DEFAULT_COMMAND_TIMEOUT, sinc
         raise ApiError(409, "device is offline", id=command_id)
     ### BEGIN SOLUTION command_round_trip
     channel_layer = get_channel_layer()
-    reply_channel = await channel_layer.new_channel()
-    event = {
-        "type": "device.command",
-        "id": command_id,
-        "data": data,
-        "reply_channel": reply_channel,
-        "expires": expires,
-    }  # after that nobody listens: the consumer refuses the reply
-    try:  # a hung Redis: answer 503 within seconds, not after the device's whole timeout
-        async with asyncio.timeout(LAYER_TIMEOUT_SECONDS):
-            await channel_layer.group_send(device_group(device.device_id), event)
-    except TimeoutError:
-        raise ApiError(503, "channel layer did not answer in time (is Redis running?)", id=command_id)
+    reply_to = await channel_layer.new_channel()
+    event = {"type": "device.command", "id": command_id, "data": data, "reply_channel": reply_to, "expires": expires}
+    await within_layer_timeout(channel_layer.group_send(device_group(device.device_id), event), id=command_id)
     try:
-        reply = await asyncio.wait_for(channel_layer.receive(reply_channel), expires - time.time())
-    except asyncio.TimeoutError:
+        reply = await asyncio.wait_for(channel_layer.receive(reply_to), expires - time.time())
+    except TimeoutError:
         raise ApiError(504, f"device did not reply within {timeout} s", id=command_id)
     return {"id": command_id, "reply": reply.get("data")}
     ### END SOLUTION

@@ -1,33 +1,28 @@
 # project/devices/consumers.py
-"""Steps 3 and 4: a device's socket. It joins its own group and the broadcast group; a device.message
-event becomes a frame (step 3). Step 4 adds commands: a device.command event becomes a frame, and
-the device's reply frame goes back to whoever asked, on the reply channel the event carried."""
+"""Steps 3 and 4: a device's socket (its token check, leaving and send_frame: devices/sockets.py).
+Step 3: it joins its own group and the broadcast group; a device.message event becomes a frame.
+Step 4 adds commands: a device.command event becomes a frame, and the device's reply frame goes back
+to whoever asked, on the reply channel the event carried. device.revoked closes the socket."""
 
-import json
 import math
 import time
 from collections import OrderedDict
 
 from channels.exceptions import ChannelFull
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from devices import presence
 from devices.frames import parse_device_frame, push_frame
-from mysite.groups import BROADCAST_GROUP, device_group
-from devices.models import Device
-from mysite.api import bearer_token
+from devices.sockets import DeviceSocket
 from mysite.close_codes import REVOKED_CLOSE_CODE
+from mysite.groups import BROADCAST_GROUP, device_group
 
 MAX_PENDING_COMMANDS = 256
 
 
-class DeviceConsumer(AsyncWebsocketConsumer):
+class DeviceConsumer(DeviceSocket):
     async def connect(self):
-        """Check the Bearer token before accept: closing first makes the handshake fail (403)."""
         device_id = self.scope["url_route"]["kwargs"]["device_id"]
-        headers = {k.decode("latin-1").title(): v.decode("latin-1") for k, v in self.scope["headers"]}
-        self.device = await Device.objects.aauthenticate(device_id, bearer_token(headers))
-        if self.device is None:
+        if await self.authenticate() is None:  # closing before accept refuses the handshake (403)
             await self.close()
             return
         self.pending = OrderedDict()  # command id -> (reply channel of the waiting view, expiry time)
@@ -35,17 +30,8 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         for group in (device_group(device_id), BROADCAST_GROUP):
             await self.channel_layer.group_add(group, self.channel_name)
         ### END SOLUTION
-        await presence.connected(self.device, self.channel_name)
+        await presence.connected(self.device, self.channel_name)  # online, for the API's answers
         await self.accept()
-
-    async def disconnect(self, code):
-        """Mark this socket gone, then leave both groups (if connect got that far)."""
-        if getattr(self, "device", None) is None:
-            return
-        # Presence first: if Redis is down, group_discard raises and nothing after it runs.
-        await presence.disconnected(self.device, self.channel_name)
-        for group in (device_group(self.device.device_id), BROADCAST_GROUP):
-            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
         """A device sends only replies: {"type": "reply", "id": <command id>, "data": ...}."""
@@ -78,6 +64,3 @@ class DeviceConsumer(AsyncWebsocketConsumer):
     async def device_revoked(self, event):
         """Handles device.revoked (a new token, revoke_device, the device deleted): this socket's token is void."""
         await self.close(code=REVOKED_CLOSE_CODE)
-
-    async def send_frame(self, frame):
-        await self.send(text_data=json.dumps(frame))

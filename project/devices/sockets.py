@@ -1,7 +1,8 @@
-"""DeviceSocket: the device socket's plumbing, given by the kit so that notebook 03's consumer stays short.
+"""DeviceSocket: the device socket's plumbing, given so that DeviceConsumer shows only the lesson's moves.
 
 It checks the handshake's Bearer token (authenticate), marks the socket offline and leaves both groups on
-disconnect, and sends JSON frames (send_frame). Notebook 04's DeviceConsumer writes the same out in full.
+disconnect, and sends JSON frames (send_frame). DeviceConsumer (devices/consumers.py) builds on it in
+notebooks 03 and 04. Plain Channels: an AsyncWebsocketConsumer with three methods.
 """
 
 import json

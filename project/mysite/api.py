@@ -51,6 +51,17 @@ def new_id():
     return uuid.uuid4().hex
 
 
+async def within_layer_timeout(awaitable, **extra):
+    """Awaits a channel-layer call for at most LAYER_TIMEOUT_SECONDS, else ApiError 503 (with extra).
+    For a view that may wait longer on something else (a device's reply): a hung Redis still answers
+    503 within seconds, not after the view's whole time limit."""
+    try:
+        async with asyncio.timeout(LAYER_TIMEOUT_SECONDS):
+            return await awaitable
+    except TimeoutError:
+        raise ApiError(503, f"{LAYER_DOWN}: no answer within {LAYER_TIMEOUT_SECONDS} s", **extra) from None
+
+
 def received_at(request):
     """When the request reached the server (time.time()): stamped by the kit's harness before Django's
     middleware, whose thread hops queue behind every other request under load; else now."""

@@ -175,13 +175,17 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch, capsys):
     executed = sum(1 for cell in notebook.cells if cell.cell_type == "code" and cell.get("execution_count"))
     assert executed == sum(1 for cell in notebook.cells if cell.cell_type == "code")
     # Project cells were written, not executed: each printed its one-line note. A file's last cell
-    # reproduces it ("unchanged"); an earlier version of it is written over it.
+    # reproduces it ("unchanged"), unless an earlier version of it was written before in this notebook;
+    # an earlier version is written over it.
+    written_here = set()
     for index, cell in enumerate(notebook.cells):
         relative = cell_path(cell.source) if cell.cell_type == "code" else None
         if relative:
             printed = "".join(output.get("text", "") for output in cell.outputs)
-            notes = (f"unchanged: {relative}",) if (path, index) in finals else (f"wrote: {relative}",)
+            final = (path, index) in finals and relative not in written_here
+            notes = (f"unchanged: {relative}",) if final else (f"wrote: {relative}",)
             assert printed.startswith(notes), f"{relative}: {printed[:200]!r}"
+            written_here.add(relative)
 
 
 def test_process_watch_finds_and_stops_what_is_left():

@@ -4,6 +4,7 @@ API-key check and input validation (real daphne, real Redis): it reaches the dev
 gives it a 500."""
 
 import json
+import time
 
 import httpx
 import pytest
@@ -31,6 +32,12 @@ def device_socket(server, token):
     return connect(f"{server.ws_url}/ws/devices/sync-1/", additional_headers=headers, open_timeout=5)
 
 
+def online(api):
+    response = api.get("/api/devices/")
+    assert response.status_code == 200, response.text
+    return {row["id"]: row["online"] for row in response.json()}.get("sync-1")
+
+
 def next_frame(sock):
     return json.loads(sock.recv(timeout=5))
 
@@ -44,6 +51,10 @@ def test_the_sync_view_and_the_async_view_both_reach_the_device(live):
             answer = response.json()
             assert answer["device"] == "sync-1" and answer["online"] is True
             assert next_frame(device) == {"type": "message", "id": answer["id"], "data": {"from": path}}
+    # Leaving is handled by the server after the socket closes: wait until it has noted it.
+    deadline = time.monotonic() + 10
+    while online(api) is not False and time.monotonic() < deadline:
+        time.sleep(0.05)
     offline = api.post(SYNC, json={"data": 1})
     assert offline.status_code == 202 and offline.json()["online"] is False
     assert_no_traceback(server)
