@@ -84,6 +84,9 @@ def test_the_hidden_tests_leak_nowhere(graded):
     hidden_text = (REPO_DIR / "tests" / "grading" / "test_step2_groups_hidden.py").read_text()[:200]
     for folder in (submissions, grades, REPO_DIR / "tests", REPO_DIR / "kit"):
         assert not list(folder.rglob("LEAKED_HIDDEN_TESTS.txt")), f"a leak in {folder}"
-    assert not (REPO_DIR.parent / "LEAKED_HIDDEN_TESTS.txt").exists()
+    # Beside the checkout may be a shared /tmp, where test_sandbox_modes' `user` mode may write this
+    # file legitimately: what matters there is that it holds nothing of the hidden tests.
+    beside = REPO_DIR.parent / "LEAKED_HIDDEN_TESTS.txt"
+    assert not beside.exists() or hidden_text not in beside.read_text(errors="replace")
     for path in grades.rglob("*"):
         assert not path.is_file() or hidden_text not in path.read_text(errors="replace")
