@@ -138,11 +138,11 @@ def test_the_server_records_its_layer_and_removes_the_record_when_it_stops(redis
     live = start_server(redis.url, fast=served == "fast", layer_prefix=prefix)
     client = redis_py.Redis.from_url(redis.url)
     try:
-        record = json.loads(client.get(prefix + "kit:layer"))
+        record = json.loads(client.get(prefix + ":layer"))
         assert record["kind"] == ("pubsub" if served == "fast" else "core") and record["pid"] == live.process.pid
-        assert 0 < client.ttl(prefix + "kit:layer") <= 30
+        assert 0 < client.ttl(prefix + ":layer") <= 30
         live.stop()  # SIGTERM: the server exits normally and removes its record
-        assert client.get(prefix + "kit:layer") is None
+        assert client.get(prefix + ":layer") is None
     finally:
         live.close()
         client.close()

@@ -76,7 +76,7 @@ def test_settings_pick_redis_when_redis_url_is_set(tmp_path):
         timeout=60,
         check=True,
     ).stdout
-    assert out.strip() == "channels_redis.core.RedisChannelLayer"
+    assert out.strip() == "mysite.layers.RedisChannelLayer"
 
 
 def test_migrations_match_the_models(tmp_path):
