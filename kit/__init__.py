@@ -23,4 +23,6 @@ from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = REPO_DIR / "project"
+# The project's files the kit itself imports (kit/layers.py): the sandboxes and Gradescope's bundle ship them.
+KIT_PROJECT_FILES = ("mysite/redis_url.py", "mysite/layers.py")
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
