@@ -3,8 +3,8 @@
 notebook.py      what a notebook's first cell imports: setup, the live project, a tree, self-checks
 doctor.py        `make doctor`: OK/FAIL per requirement, each FAIL with its fix
 demo.py          `make demo`: the live project, Redis and simulated devices for a class (and .kit/demo.env)
-layers.py        one channel layer for every process on a Redis: the server's layer recorded in Redis and
-                 checked by the others (CHANNEL_LAYER), direct sends on the right shard (channels_redis#221)
+layers.py        one channel layer for every process on a Redis, the kit's side: its servers record their layer
+                 in Redis, its processes get the project's layers (project/mysite/layers.py: the check, #221)
 lab/             inside the notebooks' kernels: project cells that write files, kernel start-up,
                  a step not done yet said plainly
 authoring/       the kit's own material: the starter copy (starter.py), notebooks kept equal to
@@ -23,4 +23,6 @@ from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = REPO_DIR / "project"
+# The project's files the kit itself imports (kit/layers.py): the sandboxes and Gradescope's bundle ship them.
+KIT_PROJECT_FILES = ("mysite/redis_url.py", "mysite/layers.py")
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"

@@ -1,70 +1,58 @@
-"""One channel layer for every process on a Redis, on one Redis or on shards (issue 22).
+"""One channel layer for every process on a Redis, on one Redis or on shards (issue 22): the kit's side.
 
-Two things channels-redis 4.3 leaves to chance, closed here for every process that loads the kit's
-settings (kit.harness.settings, kit.fast.settings) or asks the kit for a layer (LiveServer.channel_layer):
+The layers themselves are the project's (project/mysite/layers.py, loaded here from the kit's own
+project so that a learner's older copy changes nothing): direct sends on the shard where receive() reads
+(channels_redis#221), and the agreement check: a process whose layer is of another kind, or on other
+shards, than the server's record in Redis says gets LayerMismatch at its first layer call.
 
-1. Processes must agree on the layer. The core layer (sorted sets, BZPOPMIN) and the pub/sub layer
-   (PUBLISH/SUBSCRIBE) on the same Redis and prefix never see each other's messages, and nothing
-   says so: a `manage.py revoke_device` run with the core layer against a server on the pub/sub
-   layer reaches nobody. So a kit server records its layer in Redis (key `<prefix>kit:layer` on every
-   shard: the kind and the shards, refreshed every RECORD_REFRESH_SECONDS, gone RECORD_TTL_SECONDS
-   after the server stops), and every other kit process checks that record at its first layer call:
-   another kind or other shards raise LayerMismatch, naming both and the setting to fix (CHANNEL_LAYER,
-   REDIS_URL). A layer with a prefix of its own (a notebook's experiment) finds no record: no check.
-
-2. Direct sends are lost on shards (channels_redis#221, open since 2020). RedisChannelLayer.send() to a
-   process-local channel `specific.X!Y` picks its shard by hashing the whole name; receive() pops
-   `specific.X!` on the shard of `specific.X!`. With N shards about 1 - 1/N of direct sends (a
-   command's reply, step 4) land where nobody reads, and expire there. RedisChannelLayer below hashes
-   only the part up to the `!`, as receive() does. group_send already does; the pub/sub layer too.
+Here: the kit's servers record their layer from start to exit (serve(), a thread, whether or not a
+socket ever receives), the kit's processes get those classes in place of channels-redis's
+(kit_backend), and redis-py clients for a host entry, Sentinel included.
 """
 
 import atexit
+import importlib.util
 import json
 import logging
 import os
+import sys
 import threading
 import time
 
 from channels_redis.core import RedisChannelLayer as CoreChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer as PubSubChannelLayer
 
+from kit import PROJECT_DIR
+
 log = logging.getLogger(__name__)
-RECORD_KEY = "kit:layer"  # after the layer's prefix
-RECORD_TTL_SECONDS = 30
-RECORD_REFRESH_SECONDS = 10
-KINDS = {
-    "core": "channels_redis.core.RedisChannelLayer",
-    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
-}
+
+
+def project_module(name):
+    """project/mysite/<name>.py of the kit's own project, as a module of the kit's."""
+    module_name = f"kit.project_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, PROJECT_DIR / "mysite" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[module_name] = module
+    return sys.modules[module_name]
+
+
+_project = project_module("layers")
+LayerMismatch = _project.LayerMismatch
+RedisChannelLayer = _project.RedisChannelLayer
+RedisPubSubChannelLayer = _project.RedisPubSubChannelLayer
+AgreeingPubSub = _project.AgreeingPubSub
+shard_names, record_for, mismatch = _project.shard_names, _project.record_for, _project.mismatch
+RECORD_KEY, RECORD_TTL_SECONDS, RECORD_REFRESH_SECONDS = (
+    _project.RECORD_KEY,
+    _project.RECORD_TTL_SECONDS,
+    _project.RECORD_REFRESH_SECONDS,
+)
+KINDS = _project.KINDS
 KIT_BACKENDS = {"core": "kit.layers.RedisChannelLayer", "pubsub": "kit.layers.RedisPubSubChannelLayer"}
-_serving = {}  # record key -> the record this process serves (a server process; see serve())
-
-
-class LayerMismatch(RuntimeError):
-    """This process's layer is not the one the server on the same Redis and prefix uses."""
-
-
-def shard_names(hosts):
-    """channels-redis `hosts` entries -> the shards as REDIS_URL names them, without passwords."""
-    from redis.connection import parse_url
-
-    names = []
-    for host in hosts:
-        if isinstance(host, dict) and "master_name" in host:  # a shard behind Sentinel
-            sentinels = ",".join(f"{name}:{port}" for name, port in host["sentinels"])
-            names.append(f"redis+sentinel://{sentinels}/{host['master_name']}/{host.get('db', 0)}")
-        elif isinstance(host, dict) and "address" in host:
-            parts = parse_url(host["address"])
-            scheme = "rediss" if host["address"].startswith("rediss:") else "redis"
-            names.append(f"{scheme}://{parts.get('host', 'localhost')}:{parts.get('port', 6379)}/{parts.get('db', 0)}")
-        else:
-            names.append(repr(host))
-    return names
-
-
-def record_for(kind, hosts, prefix):
-    return {"kind": kind, "shards": shard_names(hosts), "prefix": prefix}
+PROJECT_BACKENDS = {"core": "mysite.layers.RedisChannelLayer", "pubsub": "mysite.layers.RedisPubSubChannelLayer"}
+_serving = _project._serving  # record key -> the record this process serves (see serve())
 
 
 def _address(host):
@@ -111,161 +99,10 @@ def async_client(host, timeout=2):
     return redis.asyncio.Redis.from_url(_address(host), socket_connect_timeout=timeout, socket_timeout=timeout)
 
 
-def mismatch(mine, theirs):
-    """A LayerMismatch naming both layers and what to set, or None when they agree."""
-    if theirs is None or (mine["kind"] == theirs["kind"] and mine["shards"] == theirs["shards"]):
-        return None
-    where = f"the Redis {mine['shards'][0]} with the layer prefix {mine['prefix']!r}"
-    if mine["kind"] != theirs["kind"]:
-        return LayerMismatch(
-            f"This process uses the {mine['kind']} channel layer ({KINDS[mine['kind']]}), but the server on "
-            f"{where} uses the {theirs['kind']} layer ({KINDS[theirs['kind']]}): they never see each other's "
-            f"messages. Set CHANNEL_LAYER={theirs['kind']} for this process (as every process on that Redis "
-            "must; `make demo` writes them all to a file to source, see README)."
-        )
-    return LayerMismatch(
-        f"This process shards the channel layer over {', '.join(mine['shards'])}, but the server on {where} "
-        f"uses {', '.join(theirs['shards'])}: groups and channels would be looked for on the wrong shard. "
-        "Give this process the server's REDIS_URL (the same shards, in the same order)."
-    )
-
-
-async def fetch_record(hosts, prefix):
-    """The record a server left on this layer's first shard, or None."""
-    client = async_client(hosts[0])
-    try:
-        data = await client.get(prefix + RECORD_KEY)
-    finally:
-        await client.aclose(close_connection_pool=True)
-    return json.loads(data) if data else None
-
-
-class Agreement:
-    """What both kinds of the kit's layer do before their first call: check the server's record."""
-
-    kind = None
-
-    def _agreement_setup(self, hosts, prefix):
-        from channels_redis.utils import decode_hosts
-
-        self._record = record_for(self.kind, decode_hosts(hosts), prefix)
-        self._record_hosts = decode_hosts(hosts)
-        self._agreed = False
-
-    async def agree(self):
-        """Raises LayerMismatch if a server on the same Redis and prefix uses another layer or other
-        shards; checked once per layer (an unreachable Redis is the call's own error to raise)."""
-        if self._agreed:
-            return
-        key = self._record["prefix"] + RECORD_KEY
-        if key not in _serving:  # a server is the record: it checked at start (serve())
-            error = mismatch(self._record, await fetch_record(self._record_hosts, self._record["prefix"]))
-            if error is not None:
-                log.error("%s", error)
-                raise error
-        self._agreed = True
-
-
-class RedisChannelLayer(Agreement, CoreChannelLayer):
-    """channels-redis's core layer, checked against the server's record, with direct sends on the
-    shard receive() reads (channels_redis#221)."""
-
-    kind = "core"
-
-    def __init__(self, hosts=None, prefix="asgi", **kwargs):
-        super().__init__(hosts=hosts, prefix=prefix, **kwargs)
-        self._agreement_setup(hosts, prefix)
-
-    def consistent_hash(self, value):
-        """The shard of a name: for a process-local channel `specific.X!Y`, the shard of `specific.X!`,
-        where its process's receive() waits. channels-redis hashes the whole name in send()."""
-        if isinstance(value, str) and "!" in value:
-            value = value[: value.index("!") + 1]
-        return super().consistent_hash(value)
-
-    async def send(self, channel, message):
-        if not self._agreed:
-            await self.agree()
-        return await super().send(channel, message)
-
-    async def receive(self, channel):
-        if not self._agreed:
-            await self.agree()
-        return await super().receive(channel)
-
-    async def new_channel(self, prefix="specific."):
-        if not self._agreed:
-            await self.agree()
-        return await super().new_channel(prefix)
-
-    async def group_add(self, group, channel):
-        if not self._agreed:
-            await self.agree()
-        return await super().group_add(group, channel)
-
-    async def group_discard(self, group, channel):
-        if not self._agreed:
-            await self.agree()
-        return await super().group_discard(group, channel)
-
-    async def group_send(self, group, message):
-        if not self._agreed:
-            await self.agree()
-        return await super().group_send(group, message)
-
-
-class AgreeingPubSub(Agreement):
-    """The pub/sub layer's calls, each after agree() (the library proxies them to a per-loop layer)."""
-
-    kind = "pubsub"
-
-    async def send(self, channel, message):
-        if not self._agreed:
-            await self.agree()
-        return await self._get_layer().send(channel, message)
-
-    async def receive(self, channel):
-        if not self._agreed:
-            await self.agree()
-        return await self._get_layer().receive(channel)
-
-    async def new_channel(self, prefix="specific."):
-        if not self._agreed:
-            await self.agree()
-        return await self._get_layer().new_channel(prefix)
-
-    async def group_add(self, group, channel):
-        if not self._agreed:
-            await self.agree()
-        return await self._get_layer().group_add(group, channel)
-
-    async def group_discard(self, group, channel):
-        if not self._agreed:
-            await self.agree()
-        return await self._get_layer().group_discard(group, channel)
-
-    async def group_send(self, group, message):
-        if not self._agreed:
-            await self.agree()
-        return await self._get_layer().group_send(group, message)
-
-    async def flush(self):
-        return await self._get_layer().flush()
-
-
-class RedisPubSubChannelLayer(AgreeingPubSub, PubSubChannelLayer):
-    """channels-redis's pub/sub layer, checked against the server's record."""
-
-    def __init__(self, hosts=None, prefix="asgi", **kwargs):
-        kwargs.pop("capacity", None)  # the library's pub/sub layer has no bound
-        super().__init__(hosts=hosts, prefix=prefix, **kwargs)
-        self._agreement_setup(hosts, prefix)
-
-
 def kit_backend(backend):
     """The kit's agreeing class for a channels-redis backend path (else the path as it is)."""
-    for kind, path in KINDS.items():
-        if backend == path:
+    for kind in KINDS:
+        if backend in (KINDS[kind], PROJECT_BACKENDS[kind]):
             return KIT_BACKENDS[kind]
     return backend
 
@@ -386,14 +223,7 @@ def _keep_fresh(hosts, key, record):
 
 def redis_url_module():
     """The project's REDIS_URL parser (project/mysite/redis_url.py), loaded from the kit's own project."""
-    import importlib.util
-
-    from kit import PROJECT_DIR
-
-    spec = importlib.util.spec_from_file_location("kit_redis_url", PROJECT_DIR / "mysite" / "redis_url.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return project_module("redis_url")
 
 
 def hosts_from_url(url, **options):

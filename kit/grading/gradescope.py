@@ -33,6 +33,7 @@ BUNDLED = [
     # REDIS_URL's parser: the kit's processes read the shards with the project's own parser (kit/layers.py).
     # A parser, no solution: the reference's solution regions stay out.
     "project/mysite/redis_url.py",
+    "project/mysite/layers.py",  # the layers the kit's processes use (kit/layers.py loads them)
 ]
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
 

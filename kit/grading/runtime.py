@@ -33,7 +33,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit import REPO_DIR
+from kit import KIT_PROJECT_FILES, PROJECT_DIR, REPO_DIR
 
 SKIP_NAMES = {"__pycache__", ".ipynb_checkpoints"}
 
@@ -158,9 +158,9 @@ def _mirror_entry(entry, target, relink):
 
 def kit_hash(kit=REPO_DIR / "kit"):
     digest = hashlib.sha256()
-    for path in sorted(kit.rglob("*")):
+    for path in sorted(kit.rglob("*")) + [PROJECT_DIR / name for name in KIT_PROJECT_FILES]:
         if path.is_file() and not SKIP_NAMES & set(path.parts) and path.suffix != ".pyc":
-            digest.update(path.relative_to(kit).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+            digest.update(path.relative_to(kit.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -230,6 +230,9 @@ def _kit_copy(root):
         staging = Path(tempfile.mkdtemp(prefix=".kit-", dir=root))
         os.chmod(staging, 0o755)
         shutil.copytree(REPO_DIR / "kit", staging / "kit", ignore=shutil.ignore_patterns(*SKIP_NAMES, "*.pyc"))
+        for name in KIT_PROJECT_FILES:  # the project's modules kit/layers.py loads, beside the copy
+            (staging / "project" / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(PROJECT_DIR / name, staging / "project" / name)
         compileall.compile_dir(staging / "kit", quiet=2)  # the slot user cannot write bytecode caches
         for folder, _dirs, files in os.walk(staging):
             os.chmod(folder, 0o755)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 
-from kit import REPO_DIR
+from kit import KIT_PROJECT_FILES, PROJECT_DIR, REPO_DIR
 from kit.grading import runtime
 
 SLOT_USER = "kitgrade{}"
@@ -319,6 +319,7 @@ class Sandbox:
             (venv.resolve(), venv.resolve()),
             (venv.resolve(), venv.absolute()),  # a symlinked .venv
             (kit.resolve(), kit),
+            *[((PROJECT_DIR / name).resolve(), PROJECT_DIR / name) for name in KIT_PROJECT_FILES],
         ]
         # bwrap makes missing mount points 0700, which the slot user could not cross: make them 0755.
         parents = sorted(

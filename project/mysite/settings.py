@@ -95,9 +95,11 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # Which channels-redis layer: "core" (sorted sets, BZPOPMIN) or "pubsub" (PUBLISH/SUBSCRIBE). They never
 # see each other's messages: every process sharing the Redis (server, manage.py, scripts) must agree.
 CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "core")
+# channels-redis's two classes, each with a check that this process agrees with the server's layer, and
+# the core one with direct sends on the right shard (channels_redis#221): mysite/layers.py, notebook 05b.
 CHANNEL_LAYER_BACKENDS = {
-    "core": "channels_redis.core.RedisChannelLayer",
-    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "core": "mysite.layers.RedisChannelLayer",
+    "pubsub": "mysite.layers.RedisPubSubChannelLayer",
 }
 if CHANNEL_LAYER not in CHANNEL_LAYER_BACKENDS:
     raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: core or pubsub")

@@ -101,22 +101,23 @@ async def test_a_plain_scripts_group_send_reaches_the_device(server):
 def test_a_process_with_the_other_kind_of_layer_gets_an_error_naming_both(server):
     other = "core" if server.fast else "pubsub"
     mine = server.shell_env()["CHANNEL_LAYER"]
-    kit_settings = {"DJANGO_SETTINGS_MODULE": "kit.harness.settings", "PYTHONPATH": str(REPO_DIR)}
-    server.create_device("m1")
-    result = shell(server, sys.executable, "manage.py", "revoke_device", "m1", CHANNEL_LAYER=other, **kit_settings)
+    server.create_device("m1")  # below: the project's own settings, as the README runs them (mysite/layers.py)
+    result = shell(server, sys.executable, "manage.py", "revoke_device", "m1", CHANNEL_LAYER=other)
     assert f"uses the {other} channel layer" in result.stderr
     assert f"uses the {mine} layer" in result.stderr and f"CHANNEL_LAYER={mine}" in result.stderr
     # A script's group_send raises it.
-    result = shell(server, sys.executable, "-c", SCRIPT.format(device="m1"), CHANNEL_LAYER=other, **kit_settings)
+    result = shell(server, sys.executable, "-c", SCRIPT.format(device="m1"), CHANNEL_LAYER=other)
     assert result.returncode != 0 and "LayerMismatch" in result.stderr and f"CHANNEL_LAYER={mine}" in result.stderr
-    # The same kind: no error.
-    result = shell(server, sys.executable, "-c", SCRIPT.format(device="m1"), **kit_settings)
+    # The same kind: no error; and the kit's settings check as well.
+    kit_settings = {"DJANGO_SETTINGS_MODULE": "kit.harness.settings", "PYTHONPATH": str(REPO_DIR)}
+    result = shell(server, sys.executable, "-c", SCRIPT.format(device="m1"))
     assert result.returncode == 0, result.stderr
+    result = shell(server, sys.executable, "-c", SCRIPT.format(device="m1"), CHANNEL_LAYER=other, **kit_settings)
+    assert result.returncode != 0 and "LayerMismatch" in result.stderr
 
 
 def test_another_prefix_is_not_checked(server):
     """A notebook's own experiment (a prefix of its own) shares the Redis, not the server's layer."""
-    kit_settings = {"DJANGO_SETTINGS_MODULE": "kit.harness.settings", "PYTHONPATH": str(REPO_DIR)}
     other = "core" if server.fast else "pubsub"
     result = shell(
         server,
@@ -125,7 +126,6 @@ def test_another_prefix_is_not_checked(server):
         SCRIPT.format(device="x"),
         CHANNEL_LAYER=other,
         CHANNEL_LAYER_PREFIX="experiment",
-        **kit_settings,
     )
     assert result.returncode == 0, result.stderr
 
@@ -138,11 +138,11 @@ def test_the_server_records_its_layer_and_removes_the_record_when_it_stops(redis
     live = start_server(redis.url, fast=served == "fast", layer_prefix=prefix)
     client = redis_py.Redis.from_url(redis.url)
     try:
-        record = json.loads(client.get(prefix + "kit:layer"))
+        record = json.loads(client.get(prefix + ":layer"))
         assert record["kind"] == ("pubsub" if served == "fast" else "core") and record["pid"] == live.process.pid
-        assert 0 < client.ttl(prefix + "kit:layer") <= 30
+        assert 0 < client.ttl(prefix + ":layer") <= 30
         live.stop()  # SIGTERM: the server exits normally and removes its record
-        assert client.get(prefix + "kit:layer") is None
+        assert client.get(prefix + ":layer") is None
     finally:
         live.close()
         client.close()

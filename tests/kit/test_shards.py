@@ -46,12 +46,16 @@ def commands_processed(shards):
     return [redis_py.Redis.from_url(handle.url).info("stats")["total_commands_processed"] for handle in shards]
 
 
-async def direct_sends(layer_class, url, count=SENDS):
-    """`count` sends, from a layer of their own, to the channels of RECEIVERS other layers:
-    -> how many were received within a few seconds."""
-    prefix = f"shard{uuid.uuid4().hex[:6]}"
-    hosts = hosts_from_url(url)
-    receivers = [layer_class(hosts=hosts, prefix=prefix, capacity=count) for _ in range(RECEIVERS)]
+def layers_of(layer_class, url):
+    """A maker of layers of layer_class on url's shards, all with one new prefix."""
+    prefix, hosts = f"shard{uuid.uuid4().hex[:6]}", hosts_from_url(url)
+    return lambda: layer_class(hosts=hosts, prefix=prefix, capacity=SENDS)
+
+
+async def direct_sends(make_layer, count=SENDS):
+    """`count` sends, from a layer of their own, to the channels of RECEIVERS other layers (each made by
+    make_layer(), all on one prefix): -> how many were received within a few seconds."""
+    receivers = [make_layer() for _ in range(RECEIVERS)]
     channels = [await layer.new_channel() for layer in receivers]
     received = 0
 
@@ -62,7 +66,7 @@ async def direct_sends(layer_class, url, count=SENDS):
             received += 1
 
     listeners = [asyncio.ensure_future(listen(layer, channel)) for layer, channel in zip(receivers, channels)]
-    sender = layer_class(hosts=hosts, prefix=prefix, capacity=count)
+    sender = make_layer()
     try:
         for n in range(count):
             await sender.send(random.choice(channels), {"type": "test.message", "n": n})
@@ -83,7 +87,7 @@ async def direct_sends(layer_class, url, count=SENDS):
 
 async def test_1000_direct_sends_all_arrive_on_the_kits_layer(shards, sharded_url):
     before = commands_processed(shards)
-    received = await direct_sends(KitLayer, sharded_url)
+    received = await direct_sends(layers_of(KitLayer, sharded_url))
     spread = [after - was for after, was in zip(commands_processed(shards), before)]
     print(f"\n[shards] kit layer: {received} of {SENDS} direct sends received; commands per shard {spread}")
     assert received == SENDS
@@ -92,7 +96,7 @@ async def test_1000_direct_sends_all_arrive_on_the_kits_layer(shards, sharded_ur
 
 async def test_the_same_sends_are_lost_on_stock_channels_redis(sharded_url):
     """channels_redis#221: send() hashes `specific.X!Y`, receive() `specific.X!`: about 2 in 3 lost."""
-    received = await direct_sends(StockLayer, sharded_url)
+    received = await direct_sends(layers_of(StockLayer, sharded_url))
     print(f"\n[shards] stock channels-redis 4.3: {received} of {SENDS} direct sends received")
     assert received < SENDS * 0.8
 

@@ -76,7 +76,7 @@ def test_settings_pick_redis_when_redis_url_is_set(tmp_path):
         timeout=60,
         check=True,
     ).stdout
-    assert out.strip() == "channels_redis.core.RedisChannelLayer"
+    assert out.strip() == "mysite.layers.RedisChannelLayer"
 
 
 def test_migrations_match_the_models(tmp_path):
@@ -128,3 +128,22 @@ def test_docker_compose_file_is_valid_with_a_current_redis():
         assert re.search(rf"^\s+{service}", config, re.M), f"service {service} missing"
     major = int(re.search(r"image:\s*redis:(\d+)", config).group(1))
     assert major >= 5, "channels-redis needs Redis 5.0 or newer"
+
+
+def test_docker_compose_shards_profile_serves_on_three_redis_servers():
+    """`docker compose --profile shards up`: web-shards's REDIS_URL lists the profile's three Redis servers."""
+    command = compose_command()
+    if command is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` found")
+    result = subprocess.run(
+        [*command, "-f", str(REPO_DIR / "docker-compose.yml"), "--profile", "shards", "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_DIR,
+    )
+    assert result.returncode == 0, result.stderr
+    url = re.search(r"^\s+REDIS_URL: (redis://shard1:.*)$", result.stdout, re.M).group(1)
+    assert url == "redis://shard1:6379/0,redis://shard2:6379/0,redis://shard3:6379/0"
+    for service in ("shard1:", "shard2:", "shard3:", "web-shards:"):
+        assert re.search(rf"^\s+{service}", result.stdout, re.M), f"service {service} missing"

@@ -99,7 +99,7 @@ def test_the_settings_turn_shards_into_hosts_and_the_kind_into_a_backend():
     code = "from django.conf import settings; import json; print(json.dumps(settings.CHANNEL_LAYERS['default']))"
     result = run_project(code, REDIS_URL="redis://h1:6379/0,redis://h2:6379/0", CHANNEL_LAYER="pubsub")
     layer = json.loads(result.stdout)
-    assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert layer["BACKEND"] == "mysite.layers.RedisPubSubChannelLayer"
     assert [host["address"] for host in layer["CONFIG"]["hosts"]] == ["redis://h1:6379/0", "redis://h2:6379/0"]
 
 
