@@ -19,6 +19,7 @@ settings (kit.harness.settings, kit.fast.settings) or asks the kit for a layer (
    only the part up to the `!`, as receive() does. group_send already does; the pub/sub layer too.
 """
 
+import asyncio
 import atexit
 import json
 import logging
@@ -28,6 +29,9 @@ import time
 
 from channels_redis.core import RedisChannelLayer as CoreChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer as PubSubChannelLayer
+from channels_redis.utils import _wrap_close
+
+from kit.primary import FollowingLoopLayer, ride_out
 
 log = logging.getLogger(__name__)
 RECORD_KEY = "kit:layer"  # after the layer's prefix
@@ -175,6 +179,7 @@ class RedisChannelLayer(Agreement, CoreChannelLayer):
     def __init__(self, hosts=None, prefix="asgi", **kwargs):
         super().__init__(hosts=hosts, prefix=prefix, **kwargs)
         self._agreement_setup(hosts, prefix)
+        self._behind_sentinel = any(isinstance(host, dict) and "master_name" in host for host in self.hosts)
 
     def consistent_hash(self, value):
         """The shard of a name: for a process-local channel `specific.X!Y`, the shard of `specific.X!`,
@@ -191,6 +196,8 @@ class RedisChannelLayer(Agreement, CoreChannelLayer):
     async def receive(self, channel):
         if not self._agreed:
             await self.agree()
+        if self._behind_sentinel:  # a failover is waited out, not a reason to close the socket (kit/primary.py)
+            return await ride_out(super().receive, channel)
         return await super().receive(channel)
 
     async def new_channel(self, prefix="specific."):
@@ -218,6 +225,15 @@ class AgreeingPubSub(Agreement):
     """The pub/sub layer's calls, each after agree() (the library proxies them to a per-loop layer)."""
 
     kind = "pubsub"
+    loop_layer_class = FollowingLoopLayer  # shards that follow the primary behind Sentinel (kit/primary.py)
+
+    def _get_layer(self):
+        """As the library's, with the kit's per-loop layer."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._layers:
+            self._layers[loop] = self.loop_layer_class(*self._args, **self._kwargs, channel_layer=self)
+            _wrap_close(self, loop)  # as the library does: the loop's layer closes with the loop
+        return self._layers[loop]
 
     async def send(self, channel, message):
         if not self._agreed:
@@ -254,7 +270,8 @@ class AgreeingPubSub(Agreement):
 
 
 class RedisPubSubChannelLayer(AgreeingPubSub, PubSubChannelLayer):
-    """channels-redis's pub/sub layer, checked against the server's record."""
+    """channels-redis's pub/sub layer, checked against the server's record; behind Sentinel it follows the
+    primary, and a group_send that reached nobody says so (kit/primary.py)."""
 
     def __init__(self, hosts=None, prefix="asgi", **kwargs):
         kwargs.pop("capacity", None)  # the library's pub/sub layer has no bound
