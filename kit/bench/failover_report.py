@@ -13,8 +13,9 @@ from collections import Counter
 
 GUARANTEE = (
     "Delivery is at most once: channels-redis has no retry and no acknowledgement, so a push answered 202 "
-    "can still be lost in a failover. The drill counts every such loss by what its publisher was told; a 503 "
-    "(Retry-After) means the push reached nobody and a retry repeats nothing."
+    "can still be lost in a failover. The drill counts every such loss by what its publisher was told. A 503 "
+    "(Retry-After) means not accepted: the push reached nobody (a layer call cut off after 4 s may have reached "
+    "someone), so a publisher retries it, with an id the device uses to drop one it has seen."
 )
 
 
@@ -105,3 +106,35 @@ def timeline(figures, width=72, start=-1.0, end=None):
         lines.append(f"{label:>15} {cells}")
     lines.append(f"{'':>15} {start:<+.1f} s{'':{width - 14}}{end:+.1f} s after the kill")
     return "\n".join(lines)
+
+
+def timeline_svg(figures, width=640, height=260):
+    """The timeline as an SVG (no plotting library): each push a dot, its sequence number against when it
+    was sent, coloured by what became of it; the kill and the promotion as vertical lines."""
+    points = figures["timeline"]
+    x0, x1 = min(p[1] for p in points), max(p[1] for p in points)
+    y1 = max(p[0] for p in points) or 1
+    left, bottom = 40, height - 30
+
+    def x(at):
+        return left + (at - x0) / ((x1 - x0) or 1) * (width - left - 10)
+
+    def y(seq):
+        return bottom - seq / y1 * (bottom - 10)
+
+    colours = {"delivered": "#2a7", "lost after 202": "#d22", "503 refused": "#e90", "other": "#888"}
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">']
+    for seq, sent, status, delivered in points:
+        kind = "503 refused" if status == 503 else "other" if status != 202 else "lost after 202"
+        colour = colours["delivered" if status == 202 and delivered is not None else kind]
+        parts.append(f'<circle cx="{x(sent):.1f}" cy="{y(seq):.1f}" r="1.6" fill="{colour}"/>')
+    for label, at in (("kill", 0.0), ("promotion", figures["promotion_s"])):
+        if at is not None:
+            parts.append(f'<line x1="{x(at):.1f}" y1="10" x2="{x(at):.1f}" y2="{bottom}" stroke="#333" '
+                         f'stroke-dasharray="4 3"/><text x="{x(at) + 3:.1f}" y="20">{label}</text>')  # fmt: skip
+    parts.append(f'<text x="{left}" y="{height - 8}">seconds after the kill: {x0:+.1f} to {x1:+.1f}; '
+                 f"y: push sequence number, 0 to {y1}</text>")  # fmt: skip
+    for n, (label, colour) in enumerate(colours.items()):
+        parts.append(f'<text x="{width - 120}" y="{bottom - 12 * (4 - n)}" fill="{colour}">● {label}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
