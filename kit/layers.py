@@ -31,7 +31,7 @@ from channels_redis.core import RedisChannelLayer as CoreChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer as PubSubChannelLayer
 from channels_redis.utils import _wrap_close
 
-from kit.primary import FollowingLoopLayer, ride_out
+from kit.primary import FollowingLoopLayer, follow_primary_of, ride_out
 
 log = logging.getLogger(__name__)
 RECORD_KEY = "kit:layer"  # after the layer's prefix
@@ -180,6 +180,13 @@ class RedisChannelLayer(Agreement, CoreChannelLayer):
         super().__init__(hosts=hosts, prefix=prefix, **kwargs)
         self._agreement_setup(hosts, prefix)
         self._behind_sentinel = any(isinstance(host, dict) and "master_name" in host for host in self.hosts)
+
+    def connection(self, index):
+        """The library's client for shard `index`; behind Sentinel, its pool follows the primary (kit/primary.py)."""
+        client = super().connection(index)
+        if self._behind_sentinel and "master_name" in self.hosts[index]:
+            follow_primary_of(client)
+        return client
 
     def consistent_hash(self, value):
         """The shard of a name: for a process-local channel `specific.X!Y`, the shard of `specific.X!`,

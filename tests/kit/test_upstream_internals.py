@@ -145,7 +145,7 @@ SIGNATURES.append(("kit/primary.py", "redis.asyncio.sentinel:SentinelConnectionP
 
 # (the kit module, the upstream class, the instance attributes the kit reads or writes, as set in its source)
 ATTRIBUTES = [
-    ("kit/primary.py", "redis.asyncio.connection:ConnectionPool", ("_available_connections",)),
+    ("kit/primary.py", "redis.asyncio.connection:ConnectionPool", ("_available_connections", "_in_use_connections")),
     ("kit/primary.py", "redis.asyncio.sentinel:SentinelConnectionPool", ("master_address",)),
     ("kit/fast/layer.py", "channels_redis.pubsub:RedisPubSubLoopLayer", ("_shards", "channels", "groups", "prefix")),
     ("kit/fast/layer.py", "channels_redis.pubsub:RedisPubSubLoopLayer", ("channel_layer",)),
