@@ -4,9 +4,9 @@ A push answered 202 and never delivered is counted by what its publisher was tol
 - told_offline: the 202 said "online": false (at most once: a push to an offline device is lost);
 - told_not_queued: the 202 said "not_queued" (a member's queue was full);
 - silent: the 202 said nothing of it. These are what no server can know (see kit/primary.py):
-  on the core layer, a message the old primary took and the replica never copied, or one queued for a
-  socket its server then closed (4503); on the pub/sub layers, a PUBLISH delivered to a subscriber
-  connection of a Redis killed before that connection read it.
+  a message the old primary took and the replica never copied (asynchronous replication; after a forced
+  failover, a write to the old node in the moment it was still a primary), one queued for a socket that
+  then closed, or a PUBLISH delivered to a subscriber connection of a Redis killed before it was read.
 """
 
 from collections import Counter
