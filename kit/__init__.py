@@ -5,6 +5,8 @@ doctor.py        `make doctor`: OK/FAIL per requirement, each FAIL with its fix
 demo.py          `make demo`: the live project, Redis and simulated devices for a class (and .kit/demo.env)
 layers.py        one channel layer for every process on a Redis, the kit's side: its servers record their layer
                  in Redis, its processes get the project's layers (project/mysite/layers.py: the check, #221)
+primary.py       behind Redis Sentinel: pub/sub layers that follow the primary and say when a PUBLISH
+                 reached nobody, the core layer's receive() that waits a failover out
 lab/             inside the notebooks' kernels: project cells that write files, kernel start-up,
                  a step not done yet said plainly
 authoring/       the kit's own material: the starter copy (starter.py), notebooks kept equal to
@@ -16,7 +18,7 @@ grading/         `make grade`: one project (grade.py), a class (batch.py), the s
                  plugin, reports, Gradescope, grading speed
 harness/         what the served project runs inside: guards, loading a half-written project
 fast/            the fast variant that `make demo` and compose serve
-bench/           `make bench`: the kit against the seed's pattern and the floors
+bench/           `make bench`: the kit against the seed's pattern and the floors, the failover drill
 """
 
 from pathlib import Path

@@ -10,6 +10,7 @@ socket ever receives), the kit's processes get those classes in place of channel
 (kit_backend), and redis-py clients for a host entry, Sentinel included.
 """
 
+import asyncio
 import atexit
 import importlib.util
 import json
@@ -21,6 +22,9 @@ import time
 
 from channels_redis.core import RedisChannelLayer as CoreChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer as PubSubChannelLayer
+from channels_redis.utils import _wrap_close
+
+from kit.primary import FollowingLoopLayer, follow_primary_of, ride_out
 
 from kit import PROJECT_DIR
 
@@ -40,9 +44,6 @@ def project_module(name):
 
 _project = project_module("layers")
 LayerMismatch = _project.LayerMismatch
-RedisChannelLayer = _project.RedisChannelLayer
-RedisPubSubChannelLayer = _project.RedisPubSubChannelLayer
-AgreeingPubSub = _project.AgreeingPubSub
 shard_names, record_for, mismatch = _project.shard_names, _project.record_for, _project.mismatch
 RECORD_KEY, RECORD_TTL_SECONDS, RECORD_REFRESH_SECONDS = (
     _project.RECORD_KEY,
@@ -97,6 +98,46 @@ def async_client(host, timeout=2):
         sentinel = Sentinel(host["sentinels"], sentinel_kwargs=_sentinel_kwargs(host, timeout))
         return sentinel.master_for(host["master_name"], **_primary_kwargs(host, timeout))
     return redis.asyncio.Redis.from_url(_address(host), socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
+class RedisChannelLayer(_project.RedisChannelLayer):
+    """The project's core layer; behind Sentinel its pools follow the primary and receive() waits a
+    failover out instead of failing the socket (kit/primary.py)."""
+
+    def __init__(self, hosts=None, prefix="asgi", **kwargs):
+        super().__init__(hosts=hosts, prefix=prefix, **kwargs)
+        self._behind_sentinel = any(isinstance(host, dict) and "master_name" in host for host in self.hosts)
+
+    def connection(self, index):
+        """The library's client for shard `index`; behind Sentinel, its pool follows the primary."""
+        client = super().connection(index)
+        if self._behind_sentinel and "master_name" in self.hosts[index]:
+            follow_primary_of(client)
+        return client
+
+    async def receive(self, channel):
+        if self._behind_sentinel:
+            return await ride_out(super().receive, channel)
+        return await super().receive(channel)
+
+
+class AgreeingPubSub(_project.AgreeingPubSub):
+    """The project's agreeing pub/sub calls, on the kit's per-loop layer: shards that follow the primary
+    behind Sentinel, and a group_send that reached nobody says so (kit/primary.py)."""
+
+    loop_layer_class = FollowingLoopLayer
+
+    def _get_layer(self):
+        """As the library's, with the kit's per-loop layer."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._layers:
+            self._layers[loop] = self.loop_layer_class(*self._args, **self._kwargs, channel_layer=self)
+            _wrap_close(self, loop)  # as the library does: the loop's layer closes with the loop
+        return self._layers[loop]
+
+
+class RedisPubSubChannelLayer(AgreeingPubSub, _project.RedisPubSubChannelLayer):
+    """The project's pub/sub layer, with the kit's per-loop layer."""
 
 
 def kit_backend(backend):

@@ -1,5 +1,5 @@
-"""python -m kit.bench [--quick] [--out FILE] [--systems kit,floor,floor-redis,seed] [--passes N]:
-the figures, the ratios to both floors, the issue's goals, a JSON file."""
+"""python -m kit.bench [--quick] [--out FILE] [--systems kit,floor,floor-redis,seed] [--passes N] [--failover N]:
+the figures, the ratios to both floors, the issue's goals, the failover drill's medians, a JSON file."""
 
 import argparse
 import asyncio
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kit import REPO_DIR
 from kit.serving import redis_service
-from kit.bench import runner
+from kit.bench import failover_bench, runner
 from kit.bench.report import FIGURES, cost_lines, table, write_docs, write_summary  # noqa: F401  (FIGURES: the tests' rows)
 from kit.bench.systems import FloorRedisSystem, FloorSystem, KitSystem, SeedSystem, TwoProcesses
 
@@ -91,6 +91,13 @@ def main(argv=None):
         help="requests for the kit's hop-by-hop timing (kit/bench/hops.py); default 300 full, 0 quick",
     )
     parser.add_argument(
+        "--failover",
+        type=int,
+        default=None,
+        help="runs per way of serving of the failover drill on a Sentinel set (kit/bench/failover_bench.py); "
+        "default 3 full, 0 quick",
+    )
+    parser.add_argument(
         "--figures",
         default=",".join(runner.ALL_FIGURES),
         help=f"comma-separated subset of {','.join(runner.ALL_FIGURES)}",
@@ -126,6 +133,9 @@ def main(argv=None):
                 "kit-plain": asyncio.run(runner.hops_async(redis.url, hops, progress)),
                 "kit-plain-lean": asyncio.run(runner.hops_async(redis.url, hops, progress, lean=True)),
             }
+    failover_runs = args.failover if args.failover is not None else (0 if args.quick else 3)
+    if failover_runs:  # a Sentinel set of its own per run: not the Redis above
+        report["failover"] = failover_bench.run(failover_runs, progress=progress is not False)
     report["quick"] = args.quick
     report["redis"] = {"source": redis.source}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
@@ -144,6 +154,8 @@ def main(argv=None):
             "commands not answered (HTTP status: count, summed over the passes), "
             f"and the device's error frames: {failed}"
         )
+    if report.get("failover"):
+        print("\n".join(failover_bench.lines(report["failover"])))
     machine = report["machine"]
     print(
         f"\nmachine: {machine['cpus']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "

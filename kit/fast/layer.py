@@ -33,10 +33,11 @@ import time
 import uuid
 
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
-from channels_redis.utils import _wrap_close, decode_hosts
+from channels_redis.utils import decode_hosts
 
 from kit.fast.local_queue import LocalQueue
 from kit.layers import AgreeingPubSub
+from kit.primary import reached_nobody
 from kit.fast.shard import BoundedShard, stamp
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,10 @@ class BoundedLoopLayer(RedisPubSubLoopLayer):
         (as socket.io's Redis adapter does): they need not wait for Redis to echo it back."""
         group_channel = self._get_group_channel_name(group)
         data = self.channel_layer.serialize(message)
-        await self._get_shard(group_channel).publish(group_channel, stamp(self.origin, data))
+        shard = self._get_shard(group_channel)
+        reached = await shard.publish(group_channel, stamp(self.origin, data))
+        if not reached and not self.groups.get(group_channel):
+            reached_nobody(group_channel, shard.failing_over())  # an empty group, or a failover (kit/primary.py)
         self.deliver(group_channel, data)
 
     def deliver(self, name, data):
@@ -175,19 +179,14 @@ class BoundedPubSubChannelLayer(AgreeingPubSub, RedisPubSubChannelLayer):
     """The fast variant's pub/sub layer, checked against the server's record like the kit's others
     (kit/layers.py): a process on another kind of layer gets an error, not silence."""
 
+    loop_layer_class = BoundedLoopLayer
+
     def __init__(self, hosts=None, prefix="asgi", **kwargs):
         super().__init__(hosts=hosts, prefix=prefix, **kwargs)
         self._agreement_setup(hosts, prefix)
 
     async def group_subscribers(self, group):
         return await self._get_layer().group_subscribers(group)
-
-    def _get_layer(self):
-        loop = asyncio.get_running_loop()
-        if loop not in self._layers:
-            self._layers[loop] = BoundedLoopLayer(*self._args, **self._kwargs, channel_layer=self)
-            _wrap_close(self, loop)  # as the library does: the loop's layer closes with the loop
-        return self._layers[loop]
 
 
 class OutsideLayer(BoundedPubSubChannelLayer):

@@ -1,16 +1,17 @@
 """The fast variant's connection to one Redis (kit/fast/layer.py): PUBLISH, PUBSUB NUMSUB, and the
-reader that hands what arrives to the layer. Each message a kit layer publishes is stamped with
-its process's origin, so that the process can skip its own messages when Redis echoes them back."""
+reader that hands what arrives to the layer; behind Sentinel it follows the primary (kit/primary.py).
+Each message a kit layer publishes is stamped with its process's origin, so that the process can skip
+its own messages when Redis echoes them back."""
 
 import asyncio
 import logging
-import time
 
 from channels_redis.pubsub import RedisSingleShardConnection
 from redis.exceptions import ConnectionError
 
+from kit.primary import FollowsPrimary
+
 log = logging.getLogger(__name__)
-PRIMARY_CHECK_SECONDS = 1.0  # a shard behind Sentinel: how often a publisher asks which node is the primary
 
 ORIGIN_MARK = b"\x00kit"  # then 8 bytes naming the publishing process (a msgpack message never starts so)
 
@@ -27,58 +28,13 @@ def unstamp(data):
     return None, data
 
 
-class BoundedShard(RedisSingleShardConnection):
+class BoundedShard(FollowsPrimary, RedisSingleShardConnection):
     async def publish(self, channel, message):
         """PUBLISH without the library's per-shard lock: the lock keeps SUBSCRIBE and UNSUBSCRIBE
         in order on the one subscriber connection, but a PUBLISH goes over the client's connection
-        pool, so concurrent pushes need not wait for each other's round trip."""
-        self._ensure_redis()
-        now = time.monotonic()
-        if "master_name" in self.host and now - getattr(self, "_primary_checked", 0) > PRIMARY_CHECK_SECONDS:
-            self._primary_checked = now
-            asyncio.ensure_future(self.follow_primary())
-        return await self._redis.publish(channel, message)
-
-    async def follow_primary(self):
-        """Behind Sentinel: connections to a node that is no longer the primary are closed, so that they
-        connect again to the one the Sentinels name. redis-py checks the address only when it connects,
-        and a Redis that stopped being the primary still takes PUBLISH and SUBSCRIBE: after SENTINEL
-        FAILOVER the old primary stays a primary, alive, for seconds, until the Sentinels convert it.
-        Measured before this: subscribers stayed on the old node, publishers moved to the new one, and
-        pushes answered 202 vanished for as long as it lasted (kit drill: 74 of 452, to the end)."""
-        pool = self._redis.connection_pool if self._redis is not None else None
-        if pool is None:
-            return
-        try:
-            await pool.get_master_address()  # redis-py closes idle connections if the address changed
-            stale = [c for c in list(pool._available_connections) if not pool.owns_connection(c)]
-            for connection in stale:
-                await connection.disconnect()
-            reader = self._pubsub.connection if self._pubsub is not None else None
-            if reader is not None and reader.is_connected and not pool.owns_connection(reader):
-                stale.append(reader)
-                await reader.disconnect()  # the reader connects again and redis-py SUBSCRIBEs it again
-            if stale:
-                log.info("Sentinel named another primary: %d connection(s) to the old one closed", len(stale))
-        except Exception as exc:  # Sentinels away too: the next check tries again
-            log.info("Could not ask the Sentinels for the primary: %s", exc)
-
-    def _ensure_receiver(self):
-        super()._ensure_receiver()
-        if "master_name" in self.host and getattr(self, "_follower", None) is None:
-            self._follower = asyncio.ensure_future(self._keep_following())
-
-    async def _keep_following(self):
-        while True:
-            await asyncio.sleep(PRIMARY_CHECK_SECONDS)
-            await self.follow_primary()
-
-    async def flush(self):
-        follower, self._follower = getattr(self, "_follower", None), None
-        if follower is not None:
-            follower.cancel()
-            await asyncio.gather(follower, return_exceptions=True)
-        await super().flush()
+        pool, so concurrent pushes need not wait for each other's round trip. -> how many server
+        processes got it (PUBLISH's answer; kit/primary.py)."""
+        return await self.publish_counted(channel, message)
 
     async def subscribe(self, channel):
         """The library's SUBSCRIBE; with Redis away, a layer error (redis-py's ConnectionError, as the

@@ -1,4 +1,4 @@
-"""Two ways channels-redis loses a message after group_send queued it, closed in the harness.
+"""Two ways channels-redis loses a message after group_send queued it, and one it repeats, closed in the harness.
 
 1. A message popped for a receive() that is cancelled at that moment goes back to its inbox.
 
@@ -16,6 +16,9 @@ oldest beyond that (channels_redis#212). With a small capacity and a busy socket
 202 vanished there. The harness keeps LOCAL_BUFFER messages at least, and says so in the log when
 a socket that stopped reading still loses one (a bound, so memory stays bounded).
 
+3. A message popped twice is dropped (seen_first_time): after a Sentinel failover the replica may not
+have seen a pop, and the receive() that waits the failover out (kit/primary.py) would get it again.
+
 Only processes that import the harness are patched.
 """
 
@@ -28,6 +31,7 @@ from channels_redis.core import BoundedQueue, RedisChannelLayer
 
 log = logging.getLogger(__name__)
 LOCAL_BUFFER = 1000  # messages waiting in the process for one socket, at least
+RECENT_POPS = 10000  # messages a layer remembers having handed out, to drop one popped twice
 _original_init = RedisChannelLayer.__init__
 
 # channels-redis's own first step: messages left in the backup set by an interrupted receive go
@@ -61,8 +65,29 @@ async def _pop(layer, index, channel, timeout, abandoned):
     if abandoned.is_set():  # the receive that asked is gone: the message goes back where it was
         await connection.zadd(channel, {member: float(score)})
         return None
+    if not seen_first_time(layer, member):
+        log.info("a message popped a second time (a failover, or a backup restored after delivery): dropped")
+        return None
     await connection.zadd(backup, {member: float(score)})
     return member
+
+
+def seen_first_time(layer, member):
+    """False for a message this layer already handed to a receive(). Every message sent carries 12 random
+    bytes (channels-redis's serializer), so equal bytes are the same send popped twice: after a Sentinel
+    failover, the replica may never have seen the pop (asynchronous replication), or a backup set restored
+    after its message was delivered (channels-redis: "Duplicate messages will be received eventually if
+    any of these cleaners are cancelled"). At most once: the second pop is dropped. Bounded: the last
+    RECENT_POPS messages."""
+    recent = layer.__dict__.setdefault("_kit_recent_pops", ({}, collections.deque()))
+    members, order = recent
+    if member in members:
+        return False
+    members[member] = None
+    order.append(member)
+    if len(order) > RECENT_POPS:
+        members.pop(order.popleft(), None)
+    return True
 
 
 async def _back_from_backup(layer, index, channel, member):
@@ -83,6 +108,7 @@ async def cancel_safe_pop(self, index, channel, timeout):
 
         def return_late_message(task):  # popped and backed up just before the cancel
             if not task.cancelled() and task.exception() is None and task.result() is not None:
+                self._kit_recent_pops[0].pop(task.result(), None)  # not handed out after all: may come again
                 asyncio.ensure_future(_back_from_backup(self, index, channel, task.result()))
 
         pop.add_done_callback(return_late_message)

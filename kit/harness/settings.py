@@ -16,6 +16,13 @@ LOGGING["loggers"] = {
         for name in ("kit", "mysite.api", "devices.dashboard")  # the kit's, and the project's two (README: Logging)
     },
 }
+if "layer_drops" in LOGGING.get("filters", {}):
+    # A pub/sub group_send that reached no server process is counted by the API request that made it
+    # (kit/primary.py, mysite/overload.py): a 503 for an online device during a failover, not a silent 202.
+    # DEBUG reaches the filter (an empty group's record is counted too); the handler prints INFO and above.
+    LOGGING["handlers"]["kit_info_console"] = {"class": "logging.StreamHandler", "level": "INFO"}
+    LOGGING["loggers"]["kit.primary"] = {"handlers": ["kit_info_console"], "level": "DEBUG",
+                                         "filters": ["layer_drops"], "propagate": False}  # fmt: skip
 
 # The kit's layers (kit/layers.py): the same kind the project's settings chose, checked against the
 # server's record in Redis (another kind on the same Redis and prefix is an error, not silence), and

@@ -20,7 +20,7 @@ from kit.serving.live_server import LiveServer, ServerFailed
 
 
 class Cluster:
-    def __init__(self, redis_url, size=2, project_dir=PROJECT_DIR, layer_prefix=None, env=None, debug=False):
+    def __init__(self, redis_url, size=2, project_dir=PROJECT_DIR, layer_prefix=None, env=None, debug=False, fast=None):
         if not redis_url:
             # The in-memory layer lives inside one process: nothing would cross between them.
             raise ServerFailed("a cluster needs Redis: the in-memory layer cannot reach another process")
@@ -38,6 +38,7 @@ class Cluster:
                 layer_prefix=self.layer_prefix,
                 env=env,
                 debug=debug,
+                fast=fast,
             )
             for _ in range(size)
         ]

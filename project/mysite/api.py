@@ -25,6 +25,9 @@ from mysite import overload, wire
 log = logging.getLogger(__name__)
 LAYER_TIMEOUT_SECONDS = 4  # the contract promises a 503 within 5 s when the layer is down
 LAYER_DOWN = "channel layer unreachable (is Redis running?)"
+# A pub/sub group_send that no server process got right after the layer saw a failover: a subscriber not
+# yet on the Redis that took the PUBLISH. Nobody got it: a retry repeats nothing.
+REACHED_NOBODY = "the push reached no server during a Redis failover: not delivered; retry"
 
 
 def is_layer_error(exc):
@@ -128,6 +131,11 @@ def api_endpoint(*methods, parse_json=True, time_limit=LAYER_TIMEOUT_SECONDS):
                 with reporting_drops() as drops:  # pushes the layer dropped for being over capacity
                     async with asyncio.timeout(time_limit):  # Python 3.11+: unlike wait_for, no extra task
                         status, payload = await call(request, body, *args, **kwargs)
+                if drops.reached_nobody and isinstance(payload, dict):
+                    if "failing over" in drops.reached_nobody:  # not just offline: retrying may reach it
+                        return error_response(503, REACHED_NOBODY)
+                    if payload.get("online"):  # presence a moment old (it just left): nobody got it
+                        payload["online"] = False
                 if drops.not_queued:  # some members got it: retrying would repeat it to them
                     payload["not_queued"] = drops.not_queued
                 return JsonResponse(payload, status=status, safe=False, json_dumps_params=wire.STANDARD)

@@ -140,8 +140,13 @@ SIGNATURES = [
     ),
 ]
 
+# kit/primary.py: redis-py's Sentinel pool, asked for the primary's address
+SIGNATURES.append(("kit/primary.py", "redis.asyncio.sentinel:SentinelConnectionPool.get_master_address", "(self)"))
+
 # (the kit module, the upstream class, the instance attributes the kit reads or writes, as set in its source)
 ATTRIBUTES = [
+    ("kit/primary.py", "redis.asyncio.connection:ConnectionPool", ("_available_connections", "_in_use_connections")),
+    ("kit/primary.py", "redis.asyncio.sentinel:SentinelConnectionPool", ("master_address",)),
     ("kit/fast/layer.py", "channels_redis.pubsub:RedisPubSubLoopLayer", ("_shards", "channels", "groups", "prefix")),
     ("kit/fast/layer.py", "channels_redis.pubsub:RedisPubSubLoopLayer", ("channel_layer",)),
     ("kit/fast/layer.py", "channels_redis.pubsub:RedisPubSubChannelLayer", ("_layers", "_args", "_kwargs")),
@@ -196,6 +201,10 @@ COPIED = [
     ("kit/fast/shard.py", "channels_redis.pubsub:RedisSingleShardConnection.unsubscribe", "e2b9f0f1ff880674"),
     ("kit/fast/layer.py", "channels_redis.pubsub:RedisPubSubLoopLayer._subscribe_to_channel", "3da2e955db06450f"),
     ("kit/fast/layer.py", "channels_redis.pubsub:RedisPubSubChannelLayer._get_layer", "1862b87a25ac72b2"),
+    ("kit/primary.py", "channels_redis.pubsub:RedisPubSubLoopLayer.group_send", "5d5f908ce40f335b"),
+    ("kit/primary.py", "channels_redis.pubsub:RedisSingleShardConnection.flush", "d122fe3f4578cb1c"),
+    # redis-py 7.0's asyncio owns_connection calls a method its base class lacks: the kit compares addresses.
+    ("kit/primary.py", "redis.asyncio.sentinel:SentinelConnectionPool.owns_connection", "b6f814a2da1635a3"),
     (
         "kit/fast/limits.py",
         "uvicorn.protocols.websockets.websockets_sansio_impl:WebSocketsSansIOProtocol.shutdown",

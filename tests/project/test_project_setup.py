@@ -108,6 +108,19 @@ def compose_command():
     return None
 
 
+def compose_config(command, *options):
+    """`docker compose config`'s output for the repository's file (asserted valid)."""
+    result = subprocess.run(
+        [*command, "-f", str(REPO_DIR / "docker-compose.yml"), *options, "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_DIR,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_docker_compose_file_is_valid_with_a_current_redis():
     command = compose_command()
     if command is None:
@@ -115,15 +128,7 @@ def test_docker_compose_file_is_valid_with_a_current_redis():
         if os.environ.get("CI"):  # .ci/run installs docker-compose, so in CI this always runs
             pytest.fail(message)
         pytest.skip(message)
-    result = subprocess.run(
-        [*command, "-f", str(REPO_DIR / "docker-compose.yml"), "config"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO_DIR,
-    )
-    assert result.returncode == 0, result.stderr
-    config = result.stdout
+    config = compose_config(command)
     for service in ("redis:", "web:", "lab:"):
         assert re.search(rf"^\s+{service}", config, re.M), f"service {service} missing"
     major = int(re.search(r"image:\s*redis:(\d+)", config).group(1))
@@ -147,3 +152,20 @@ def test_docker_compose_shards_profile_serves_on_three_redis_servers():
     assert url == "redis://shard1:6379/0,redis://shard2:6379/0,redis://shard3:6379/0"
     for service in ("shard1:", "shard2:", "shard3:", "web-shards:"):
         assert re.search(rf"^\s+{service}", result.stdout, re.M), f"service {service} missing"
+
+
+def test_docker_compose_sentinel_profile_is_valid():
+    """The Sentinel profile (issue 23): a primary, a replica, three Sentinels and the fast variant on them,
+    with a REDIS_URL the project's parser reads (Sentinels resolving host names need Redis 6.2+)."""
+    command = compose_command()
+    if command is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` found")
+    config = compose_config(command, "--profile", "sentinel")
+    for service in ("redis-primary", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3", "web-sentinel"):
+        assert re.search(rf"^\s+{service}:", config, re.M), f"service {service} missing"
+    assert all(int(major) >= 7 for major in re.findall(r"image:\s*redis:(\d+)", config))
+    url = re.search(r"REDIS_URL:\s*(redis\+sentinel://\S+)", config).group(1)
+    from kit.layers import hosts_from_url
+
+    (host,) = hosts_from_url(url)
+    assert host["master_name"] == "kit1" and len(host["sentinels"]) == 3
