@@ -17,7 +17,9 @@ DEFAULT_BURST = 5
 def apply(settings, host):
     """Changes the settings module's namespace (its globals()) for classroom mode on host."""
     settings["CLASSROOM_HOST"] = host
-    settings["ALLOWED_HOSTS"] = lan.allowed_hosts(host)
+    # KIT_CLASSROOM_ALSO_ALLOW: hosts of the instructor's own besides loopback (compose's lab reaches `web`).
+    also = [name.strip() for name in os.environ.get("KIT_CLASSROOM_ALSO_ALLOW", "").split(",") if name.strip()]
+    settings["ALLOWED_HOSTS"] = lan.allowed_hosts(host) + also
     settings["DEBUG"] = False
     settings["INSTALLED_APPS"] = [*settings["INSTALLED_APPS"], "kit.classroom"]  # its templates
     # The URL printed and projected, when students reach the server at another port than its own (a proxy,

@@ -175,3 +175,26 @@ async def test_a_removed_student_is_disconnected(server):
             pass
     listing = server.instructor.get("/classroom/students/")
     assert listing.status_code == 200 and device not in listing.text
+
+
+def test_the_login_throttle_and_the_body_limits_hold_for_students(server):
+    big = {"ticket": "x" * 70_000, "device": "phone-x"}
+    too_big = httpx.post(f"{server.http_url}/classroom/exchange/", json=big, timeout=10)
+    assert too_big.status_code == 413 and "error" in too_big.json()
+    with httpx.Client(base_url=server.http_url, timeout=10) as student:
+        student.get("/classroom/join/")
+        form = {"name": "n" * 70_000, "csrfmiddlewaretoken": student.cookies["csrftoken"]}
+        assert student.post("/classroom/join/", data=form).status_code == 400  # over 64 KiB, or too long a name
+        student.get("/devices/login/")
+        statuses = [
+            student.post(
+                "/devices/login/",
+                data={
+                    "username": "guessed",
+                    "password": f"wrong{n}",
+                    "csrfmiddlewaretoken": student.cookies["csrftoken"],
+                },
+            ).status_code
+            for n in range(6)
+        ]
+    assert statuses[-1] == 429, statuses  # django-axes: 5 wrong passwords lock that username from that address
