@@ -4,28 +4,20 @@ do over HTTP: join, sign in."""
 
 import json
 import re
-import uuid
 
 import httpx
 
-from kit.classroom import HOST_VARIABLE
+from kit.bench import classroom_load as load
 from kit.demo import INSTRUCTOR, create_instructor
-from kit.serving.live_server import LiveServer
 
-CLASSROOM_HOST = "127.0.0.2"
+CLASSROOM_HOST = load.HOST
 TICKET = re.compile(r'<script id="join-ticket" type="application/json">(.*?)</script>')
 DEVICE = re.compile(r'<script id="join-device" type="application/json">(.*?)</script>')
 
 
 def classroom_server(redis_url, fast=None, **env):
-    """A LiveServer in classroom mode, listening on 127.0.0.2 only, DEBUG off."""
-    return LiveServer(
-        redis_url=redis_url,
-        layer_prefix=f"class{uuid.uuid4().hex[:8]}",
-        host=CLASSROOM_HOST,
-        fast=fast,
-        env={HOST_VARIABLE: CLASSROOM_HOST, "PRESENCE_HEARTBEAT_SECONDS": "2", "PRESENCE_TTL_SECONDS": "6", **env},
-    )
+    """A LiveServer in classroom mode, listening on 127.0.0.2 only, DEBUG off (fast None: KIT_SERVED decides)."""
+    return load.classroom_server(redis_url, fast=fast, **env)
 
 
 def join(server, name):
