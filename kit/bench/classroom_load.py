@@ -53,6 +53,36 @@ class ChatClient(DeviceClient):
         self.changed.set()
 
 
+class DashboardClient(DeviceClient):
+    """The instructor dashboard's socket: stamps each result frame's arrival by its ref."""
+
+    def _message(self, text, now):
+        frame = json.loads(text)
+        if frame.get("type") == "result" and isinstance(frame.get("ref"), int):
+            self.arrivals[frame["ref"]] = now
+            self.received += 1
+        elif frame.get("type") == "error":
+            self.errors.append(frame.get("error"))
+        self.changed.set()
+
+
+async def command_every_phone(server, cookie, devices):
+    """From the dashboard, a command to every phone at once (as its "every student's phone" does):
+    each one's delay until its reply came back (None: no reply)."""
+    dashboard = DashboardClient(f"{server.ws_url}/ws/dashboard/", {"Origin": server.http_url, "Cookie": cookie})
+    await dashboard.open()
+    try:
+        started = time.perf_counter()
+        for ref, device in enumerate(devices):
+            dashboard.send(json.dumps({"action": "command", "device": device, "data": "ready?", "ref": ref}))
+        arrived = await asyncio.gather(
+            *(dashboard.wait_for_seq(ref) for ref in range(len(devices))), return_exceptions=True
+        )
+        return [None if isinstance(at, BaseException) else at - started for at in arrived], dashboard.errors
+    finally:
+        await dashboard.close()
+
+
 async def join(server, name, limit):
     """One student joins: (session cookie, device id, token)."""
     async with limit, httpx.AsyncClient(base_url=server.http_url, timeout=30) as browser:
@@ -79,8 +109,9 @@ def summary(delays):
     }
 
 
-async def measure(server, api_key, students=60, rounds=20, gap=0.2):
-    """The class joins, connects, then `rounds` broadcasts and `rounds` chat messages, one at a time."""
+async def measure(server, api_key, students=60, rounds=20, gap=0.2, instructor_cookie=None):
+    """The class joins, connects, then `rounds` broadcasts and `rounds` chat messages, one at a time; with
+    the instructor's session cookie, then a command to every phone at once from the dashboard."""
     limit = asyncio.Semaphore(10)
     joined = await asyncio.gather(*(join(server, f"Student {n}", limit) for n in range(students)))
     memory_before = rss(server.process.pid)
@@ -106,6 +137,9 @@ async def measure(server, api_key, students=60, rounds=20, gap=0.2):
             chats[seq % students].send(json.dumps({"message": f"#{seq}"}))
             chat += await deliveries(chats, seq, started)
             await asyncio.sleep(gap)
+        commands, command_errors = [], []
+        if instructor_cookie:
+            commands, command_errors = await command_every_phone(server, instructor_cookie, [d for _, d, _ in joined])
         memory_with = rss(server.process.pid)
     finally:
         await api.close()
@@ -116,13 +150,21 @@ async def measure(server, api_key, students=60, rounds=20, gap=0.2):
         "chat_to_browsers": summary(chat),
         "server_rss_before_mib": memory_before / 2**20,
         "server_rss_with_class_mib": memory_with / 2**20,
-        "errors": [error for client in phones + chats for error in client.errors],
+        "errors": [error for client in phones + chats for error in client.errors] + command_errors,
+        **({"dashboard_command_to_phones": summary(commands)} if instructor_cookie else {}),
     }
 
 
 def report(figures):
     lines = [f"A class of {figures['students']} (chat socket and phone each), one server process:"]
-    for key, what in (("broadcast_to_phones", "broadcast -> every phone"), ("chat_to_browsers", "chat -> every tab")):
+    parts = {
+        "broadcast_to_phones": "broadcast -> every phone",
+        "chat_to_browsers": "chat -> every tab",
+        "dashboard_command_to_phones": "command every phone, reply",
+    }
+    for key, what in parts.items():
+        if key not in figures:
+            continue
         part = figures[key]
         lines.append(
             f"  {what:26} {part['delivered']}/{part['expected']} delivered, "

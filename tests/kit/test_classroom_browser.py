@@ -148,3 +148,33 @@ def test_a_page_from_a_foreign_origin_cannot_open_a_socket_and_the_refusal_is_lo
     log = server.log_path.read_text(errors="replace")
     assert "refused WebSocket /ws/chat/lobby/: Origin is not this server's page" in log, server.log_tail()
     assert f"Origin '{origin}'" in log
+
+
+def test_the_dashboard_sends_a_command_to_every_phone_and_shows_each_reply(server, chromium, phone):
+    from playwright.sync_api import expect
+
+    from browser_support import sign_in
+    from kit.demo import INSTRUCTOR, create_instructor
+
+    page = phone.new_page()
+    page.goto(f"{server.http_url}/classroom/join/")
+    page.fill("#name", "Dash Board")
+    page.tap("#join")
+    device = page.locator("#device").inner_text()
+    page.tap("#be-device")
+    expect(page.locator("#status")).to_have_text("connected")
+
+    laptop = chromium.new_context(viewport={"width": 1280, "height": 800})
+    laptop.set_default_timeout(WAIT_MS)
+    try:
+        dashboard = laptop.new_page()
+        sign_in(dashboard, server.http_url, INSTRUCTOR, create_instructor(server))
+        expect(dashboard.locator(f"tr[data-device='{device}'] .pill")).to_have_text("● online")
+        dashboard.select_option("#target", "*phones")
+        dashboard.check("#kind-command")
+        dashboard.fill("#data", '"ready?"')
+        dashboard.click("#send-button")
+        page.locator("#log li.command button").tap()
+        expect(dashboard.locator("#log li.in").first).to_contain_text(f'reply from {device}: {{"ok":true')
+    finally:
+        laptop.close()
