@@ -76,6 +76,9 @@ class ClassroomGate:
             refused(scope, "Origin is not this server's page")
             return await WebsocketDenier()(scope, receive, send)
         chat = CHAT_PATH.match(scope.get("path", ""))
+        if chat and not origin:  # Channels' validator would refuse it too, without a word
+            refused(scope, "no Origin: the chat is for browsers")
+            return await WebsocketDenier()(scope, receive, send)
         if chat:
             return await self.chat({**scope, "url_route": {"args": (), "kwargs": chat.groupdict()}}, receive, send)
         phone = PHONE_PATH.match(scope.get("path", ""))

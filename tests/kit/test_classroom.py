@@ -85,6 +85,10 @@ async def test_a_socket_from_a_foreign_origin_is_refused_and_logged(server):
                 pass
         assert refused.value.response.status_code == 403
         assert [line for line in log_lines(server, "Origin 'http://evil.example'") if path in line], server.log_tail()
+    with pytest.raises(InvalidStatus):  # no Origin at all: not a browser, and the chat is for browsers
+        async with connect(f"{server.ws_url}/ws/chat/lobby/"):
+            pass
+    assert log_lines(server, "no Origin: the chat is for browsers"), server.log_tail()
 
 
 async def test_the_ticket_buys_the_phone_its_token_once_and_the_phone_gets_a_push_and_answers_a_command(server):
