@@ -18,6 +18,7 @@ grading/         `make grade`: one project (grade.py), a class (batch.py), the s
                  plugin, reports, Gradescope, grading speed
 harness/         what the served project runs inside: guards, loading a half-written project
 fast/            the fast variant that `make demo` and compose serve
+classroom/       classroom mode: students' browsers and phones join on the LAN (make demo --classroom)
 bench/           `make bench`: the kit against the seed's pattern and the floors, the failover drill
 """
 

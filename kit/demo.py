@@ -7,7 +7,7 @@ login, an API key, a few simulated devices, and prints the URLs and credentials.
 (or --exit-after SECONDS) stops everything it started, in order; nothing waits forever.
 When something went wrong (the server or the simulator died), a copy of the logs is kept and named.
 
-    python -m kit.demo [--port 8000] [--devices 3] [--plain] [--exit-after SECONDS]
+    python -m kit.demo [--port 8000] [--devices 3] [--plain] [--exit-after SECONDS] [--classroom [--classroom-host A]]
 """
 
 import argparse
@@ -172,7 +172,8 @@ def keep_logs(server):
     return kept
 
 
-def run(port, count, prefix, exit_after, fast=True, env_file=DEFAULT_ENV_FILE, sentinel=False):
+def run(port, count, prefix, exit_after, fast=True, env_file=DEFAULT_ENV_FILE, sentinel=False, classroom=None):
+    """classroom: a kit.classroom.demo.Classroom to serve students on the LAN (DEBUG off), or None."""
     redis = server = simulator = written = None
     status = 1
     try:
@@ -184,15 +185,21 @@ def run(port, count, prefix, exit_after, fast=True, env_file=DEFAULT_ENV_FILE, s
             redis.start()
         else:
             redis = redis_service.find_or_start()
-        port = port if port and port_is_free(port) else free_port()
+        bind = classroom.bind if classroom else "127.0.0.1"
+        port = port if port and port_is_free(port, bind) else free_port(bind)
         # fast: the variant the bench measures fastest (kit/fast/, uvicorn with the kit's limits: a header
         # timeout, slow readers closed, close frames on SIGTERM); else step 3's design on kit.serving.daphne_limited.
         server = LiveServer(
             redis_url=redis.url,
             layer_prefix=f"demo{uuid.uuid4().hex[:6]}",
-            debug=True,
-            env={"PRESENCE_HEARTBEAT_SECONDS": "3", "PRESENCE_TTL_SECONDS": "10"},
+            debug=classroom is None,  # a debug page would show tracebacks and settings to every phone in the room
+            env={
+                "PRESENCE_HEARTBEAT_SECONDS": "3",
+                "PRESENCE_TTL_SECONDS": "10",
+                **(classroom.env if classroom else {}),
+            },
             fast=fast,
+            host=bind,
         )
         server.port = port
         print(f"Starting the project on {server.http_url} (Redis {redis.url}) ...", flush=True)
@@ -206,6 +213,8 @@ def run(port, count, prefix, exit_after, fast=True, env_file=DEFAULT_ENV_FILE, s
             simulator = start_simulator(server, count, prefix)
             online = wait_until_online(server, api_key, sim_ids)
         written = write_env_file(server, env_file) if env_file else None
+        if classroom:
+            print(classroom.banner(server), flush=True)
         banner(server, redis, password, api_key, sim_ids, online, simulator, written)
         status = watch(server, simulator, exit_after)
     except (KeyboardInterrupt, Stop):
@@ -262,7 +271,23 @@ def main(argv=None):
         help="serve on a Redis Sentinel set the kit starts (a primary, a replica, three Sentinels; "
         "REDIS_URL redis+sentinel://...): kill its primary to watch a failover",
     )
+    parser.add_argument(
+        "--classroom",
+        action="store_true",
+        help="serve the students' own browsers and phones on the LAN: join URL and QR code, DEBUG off (README)",
+    )
+    parser.add_argument(
+        "--classroom-host",
+        metavar="ADDRESS",
+        help="the address students reach (default: this machine's LAN address, found); implies --classroom",
+    )
+    parser.add_argument("--bind", metavar="ADDRESS", help="classroom mode: listen here (default: 0.0.0.0)")
     args = parser.parse_args(argv)
+    classroom = None
+    if args.classroom or args.classroom_host:
+        from kit.classroom import demo as classroom_demo
+
+        classroom = classroom_demo.plan(args.classroom_host, args.bind)
 
     def stop(signum, frame):
         raise Stop()
@@ -277,6 +302,7 @@ def main(argv=None):
         fast=not args.plain,
         env_file=args.env_file,
         sentinel=args.sentinel,
+        classroom=classroom,
     )
 
 

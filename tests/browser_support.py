@@ -4,8 +4,11 @@ Playwright drives the system's Chromium (Debian's `chromium` package), never its
 No Chromium means the browser tests FAIL with INSTALL_HELP: a skip would hide a missing part.
 """
 
+import contextlib
 import os
 from pathlib import Path
+
+import pytest
 
 from kit.doctor import find_chromium  # noqa: F401  (the tests import it from here)
 
@@ -30,6 +33,22 @@ MISSING = (
     "No Chromium found, so this page test cannot run: `sudo apt-get install chromium` (Debian/Ubuntu), "
     "or set KIT_CHROMIUM; more ways at the end of the test run."
 )
+
+
+@contextlib.contextmanager
+def launched_chromium():
+    """The system's Chromium, headless, through Playwright; closed on exit. None found: the test fails."""
+    executable = find_chromium()
+    if executable is None:
+        pytest.fail(MISSING, pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def screenshot(page, name):

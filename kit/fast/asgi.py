@@ -24,7 +24,7 @@ if "cache" in changes:
 
     cache.install()
 
-websocket = harness.application
+websocket = harness.project_application
 if changes & {"nocleanup", "hub"} and not harness.broken_apps("routing"):
     from kit.fast.consumers import with_fast_devices
     from mysite.routing import websocket_urlpatterns
@@ -34,7 +34,7 @@ if changes & {"nocleanup", "hub"} and not harness.broken_apps("routing"):
 
 async def served(scope, receive, send):
     """WebSockets to the (fast) routes, everything else to the harness's application."""
-    app = websocket if scope["type"] == "websocket" else harness.application
+    app = websocket if scope["type"] == "websocket" else harness.project_application
     return await app(scope, receive, send)
 
 
@@ -42,6 +42,6 @@ if "api" in changes:
     from kit.fast.api import ApiConsumer, api_or
 
     # The harness's wrapper stamps each request's arrival (a command's timeout counts from it).
-    application = api_or(served, guards.Harness(ApiConsumer.as_asgi()))
+    application = harness.served(api_or(served, guards.Harness(ApiConsumer.as_asgi())))
 else:
-    application = served
+    application = harness.served(served)

@@ -49,9 +49,23 @@ def learner_application():
     return importlib.import_module("mysite.asgi").application
 
 
-application = guards.Harness(learner_application())
+def served(application):
+    """What every kit server puts around the project's application (the fast variant's too): the device
+    route's token as a subprotocol for browsers, and in classroom mode the gate (kit/classroom/)."""
+    from kit.classroom.subprotocol import BearerSubprotocol
+
+    application = BearerSubprotocol(application)
+    if settings.CLASSROOM_HOST:
+        from kit.classroom.gate import ClassroomGate
+
+        application = ClassroomGate(application)
+    return application
+
+
+project_application = guards.Harness(learner_application())
 if settings.DEBUG:  # daphne serves no static files itself (runserver wraps the app the same way)
     from kit.harness.static_files import SafeStaticFilesHandler  # /static/%2e%2e/...: 404, not 500
 
-    application = SafeStaticFilesHandler(application)
+    project_application = SafeStaticFilesHandler(project_application)
+application = served(project_application)
 get_resolver().url_patterns  # the URLconf now, in the main thread: its import has a time limit there

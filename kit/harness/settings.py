@@ -5,6 +5,15 @@ from mysite.settings import *  # noqa: F401,F403
 ROOT_URLCONF = "kit.harness.urls"  # the learner's mysite.urls, or app by app if one is broken
 ASGI_APPLICATION = "kit.harness.asgi.application"
 
+# Classroom mode (kit/classroom/): on when KIT_CLASSROOM_HOST names the address students reach.
+from kit import classroom  # noqa: E402
+
+CLASSROOM_HOST = classroom.host_from_environment()
+if CLASSROOM_HOST:
+    from kit.classroom import config  # noqa: E402
+
+    config.apply(globals(), CLASSROOM_HOST)
+
 # The harness's one-line messages ("not done yet", "FAILED TO LOAD", "channel layer failed") go to
 # the server's log whatever the project's LOGGING says: kit.lab.step_not_done and the grader read them.
 LOGGING = {**LOGGING}  # noqa: F405

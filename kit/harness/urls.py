@@ -3,6 +3,7 @@ working apps' routes, and a JSON error naming the problem on a broken app's path
 
 import importlib
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
@@ -38,3 +39,5 @@ def app_by_app(broken):
 _broken = broken_apps("urls")
 # Every app imports: mysite.urls is the learner's own (its own errors are the project's to fix).
 urlpatterns = app_by_app(_broken) if _broken else importlib.import_module("mysite.urls").urlpatterns
+if settings.CLASSROOM_HOST:  # classroom mode's pages first: /devices/phone/ before the project's /devices/...
+    urlpatterns = importlib.import_module("kit.classroom.urls").urlpatterns + list(urlpatterns)

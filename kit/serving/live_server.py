@@ -87,7 +87,11 @@ class LiveServer:
         daphne_args=(),
         launcher=None,
         fast=None,
+        host="127.0.0.1",
     ):
+        # The address it listens on: loopback unless told (classroom mode: the LAN, or 0.0.0.0 for every
+        # interface; tests: a second loopback address such as 127.0.0.2 standing in for the LAN).
+        self.host = host
         self.project_dir = Path(project_dir).resolve()
         self.workdir = tempfile.mkdtemp(prefix="kit-server-")  # log and default db; removed at exit
         atexit.register(self.close)
@@ -135,12 +139,17 @@ class LiveServer:
 
     # -- addresses -------------------------------------------------------------------------
     @property
+    def connect_host(self):
+        """Where this machine reaches the server: its address, or loopback when it listens on every one."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+
+    @property
     def http_url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.connect_host}:{self.port}"
 
     @property
     def ws_url(self):
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.connect_host}:{self.port}"
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self):
@@ -185,11 +194,11 @@ class LiveServer:
         return self
 
     def _listening_socket(self):
-        """127.0.0.1 on this server's port (a free one the first time), bound and listening."""
+        """self.host on this server's port (a free one the first time), bound and listening."""
         listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart reuses its port
         try:
-            listening.bind(("127.0.0.1", self.port or 0))
+            listening.bind((self.host, self.port or 0))
             listening.listen(128)
         except OSError:
             listening.close()

@@ -28,7 +28,7 @@ from mysite.origins import SameOriginValidator
 
 log = logging.getLogger(__name__)
 ACTIONS = ("message", "command", "broadcast")
-MAX_RUNNING_COMMANDS = 20
+MAX_RUNNING_COMMANDS = 100  # a command to every phone of a class of 60 at once (classroom mode)
 
 
 LOGIN_PATH = "/devices/login/"  # the admin's login page needs static files, which daphne does not serve

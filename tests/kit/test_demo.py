@@ -186,3 +186,23 @@ def test_another_shell_that_sources_the_demos_env_reaches_its_server(tmp_path):
     finally:
         stop_demo(process, reader)
     assert not env_file.exists()  # it named a server that is gone
+
+
+def test_make_demo_classroom_prints_the_join_url_and_a_qr_code_and_serves_only_its_hosts():
+    """--classroom-host 127.0.0.2 stands in for the LAN address: the demo listens there only (loopback)."""
+    process, reader, pids = start_demo("--classroom-host", "127.0.0.2")
+    try:
+        output = reader.text
+        join = re.search(r"Students join at\s+(http://127\.0\.0\.2:(\d+)/classroom/join/)", output)
+        assert join, output
+        assert "\u2580" in output or "\u2584" in output  # the QR code's half blocks
+        assert "loopback address" in output and "hotspot" in output
+        with httpx.Client(timeout=10) as client:
+            assert client.get(join.group(1)).status_code == 200
+            projector = client.get(join.group(1).replace("/join/", "/"))
+            assert join.group(1) in projector.text and "<svg" in projector.text
+            foreign = client.get(join.group(1), headers={"Host": "evil.example"})
+            assert foreign.status_code == 400
+    finally:
+        stop_demo(process, reader)
+    assert still_running(pids.values()) == [], f"left running: {pids}"

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from browser_support import FLAGS, MISSING, find_chromium, open_room, screenshot, send, sign_in, texts
+from browser_support import launched_chromium, open_room, screenshot, send, sign_in, texts
 from kit.demo import INSTRUCTOR, create_instructor
 from kit.serving.live_server import LiveServer, stop_process_group
 
@@ -24,17 +24,8 @@ RECONNECT_WAIT_MS = 25_000  # the page backs off up to 10 s between attempts
 
 @pytest.fixture(scope="module")
 def chromium():
-    executable = find_chromium()
-    if executable is None:
-        pytest.fail(MISSING, pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 def new_server(redis_url):
