@@ -18,7 +18,7 @@ help:
 	@echo "make doctor  is this machine ready? OK/FAIL per requirement, each FAIL with the command that fixes it"
 	@echo "make lint    ruff check and ruff format --check (settings in pyproject.toml)"
 	@echo "make demo    instructor mode: live project, Redis, simulated devices; prints URLs and login"
-	@echo "make bench   the kit (fast variant and step 3's design) vs both floors and the seed: ratios, goals, docs/bench.md's table"
+	@echo "make bench   the kit (fast variant and step 3's design) vs both floors and the seed, also on three Redis shards: ratios, goals, docs/bench.md's table"
 	@echo "make grade PROJECT=<dir> [OUT=<file>]   grade a project by the four steps: table + Gradescope results.json"
 	@echo "make grade SUBMISSIONS=<dir>            grade a class (folders or zips): gradebook.csv + each results.json"
 	@echo "make gradescope                         autograder.zip for Gradescope (setup.sh, run_autograder)"

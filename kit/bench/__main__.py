@@ -1,5 +1,6 @@
 """python -m kit.bench [--quick] [--out FILE] [--systems kit,floor,floor-redis,seed] [--passes N] [--failover N]:
-the figures, the ratios to both floors, the issue's goals, the failover drill's medians, a JSON file."""
+the figures, the ratios to both floors, the issue's goals, three Redis shards beside one, the failover
+drill's medians, a JSON file."""
 
 import argparse
 import asyncio
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from kit import REPO_DIR
 from kit.serving import redis_service
-from kit.bench import failover_bench, runner
+from kit.bench import failover_bench, runner, shard_report, shards
 from kit.bench.report import FIGURES, cost_lines, table, write_docs, write_summary  # noqa: F401  (FIGURES: the tests' rows)
 from kit.bench.systems import FloorRedisSystem, FloorSystem, KitSystem, SeedSystem, TwoProcesses
 
@@ -21,16 +22,25 @@ BUILDERS = {
     "seed": SeedSystem,
 }
 # Both floors on the kit's server (uvicorn), the in-process floor on kit-plain's (daphne) too.
-DEFAULT_SYSTEMS = "kit,kit-plain,floor,floor:uvicorn,floor-redis,seed,kit@2,floor-redis@2"
+QUICK_SYSTEMS = "kit,kit-plain,floor,floor:uvicorn,floor-redis,seed,kit@2,floor-redis@2"
+# A full run adds the fast variant and the Redis floor on three shards (issue 22); --quick leaves them out,
+# so `make bench-quick` starts no extra Redis (tests/kit/bench/test_shard_bench.py runs them small).
+DEFAULT_SYSTEMS = QUICK_SYSTEMS + ",kit#3,floor-redis#3"
 KIT_SERVER = "uvicorn"  # what the fast variant is served by (compose's web and `make demo` too)
 
 
-def build(spec, redis_url):
+def build(spec, redis_url, shard_sets=None):
     """kit | kit-plain | kit:CHANGES:SERVER | floor[:SERVER] | floor-redis[:SERVER] | seed[:LAYER:CONSUMER]
     (e.g. kit:api+cache:daphne, floor:uvicorn, seed:pubsub:async); SPEC@2: served by two processes, the
-    requests sent to the one the devices are not on (kit@2, floor-redis@2)."""
+    requests sent to the one the devices are not on (kit@2, floor-redis@2); SPEC#N: on N Redis shards,
+    shard_sets[N]'s (kit#3, floor-redis#3; kit/bench/shards.py)."""
     if spec.endswith("@2"):
-        return TwoProcesses(build(spec[:-2], redis_url))
+        return TwoProcesses(build(spec[:-2], redis_url, shard_sets))
+    base, shard_count = shards.split_spec(spec)
+    if shard_count:
+        system = build(base, shard_sets[shard_count].url)
+        system.name, system.label = spec, f"{system.label}, on {shard_count} Redis shards"
+        return system
     name, *options = spec.split(":")
     if name == "kit":
         changes, server = (options + ["all", KIT_SERVER])[:2] if options else ("all", KIT_SERVER)
@@ -51,13 +61,15 @@ def main(argv=None):
     parser.add_argument("--out", default=str(REPO_DIR / "bench-results.json"), help="JSON file to write")
     parser.add_argument(
         "--systems",
-        default=DEFAULT_SYSTEMS,
+        default=None,
         help="comma-separated, measured in this order in every pass: kit (the fast variant "
         "as served), kit-plain (step 3's design), kit:CHANGES:SERVER (CHANGES api+cache+nocleanup+pubsub "
         "or none), floor[:SERVER], "
         "floor-redis[:SERVER] (SERVER daphne|uvicorn), seed[:LAYER:CONSUMER] "
         "(LAYER redis|pubsub|memory, CONSUMER sync|async|async-nocleanup); SPEC@2 the same on two "
-        "processes, requests to the one without the devices (kit@2, floor-redis@2)",
+        "processes, requests to the one without the devices (kit@2, floor-redis@2); SPEC#N the same on N Redis "
+        "shards the bench starts (kit#3, floor-redis#3; kit, kit-plain, floor-redis). Default: "
+        f"{DEFAULT_SYSTEMS}; --quick: {QUICK_SYSTEMS}",
     )
     parser.add_argument(
         "--write-docs",
@@ -104,28 +116,36 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     workload = runner.QUICK if args.quick else runner.FULL
-    names = [name.strip() for name in args.systems.split(",") if name.strip()]
-    unknown = {name for name in names if name.removesuffix("@2").split(":")[0] not in BUILDERS}
+    systems = args.systems or (QUICK_SYSTEMS if args.quick else DEFAULT_SYSTEMS)
+    names = [name.strip() for name in systems.split(",") if name.strip()]
+    try:
+        shard_counts = shards.counts(names)
+    except ValueError as exc:
+        parser.error(str(exc))
+    unknown = {name for name in names if name.removesuffix("@2").split("#")[0].split(":")[0] not in BUILDERS}
     if unknown:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
     if args.passes < 1:
         parser.error("--passes must be at least 1")
-    with redis_service.running() as redis:
+    with redis_service.running() as redis, shards.started(shard_counts) as shard_sets:
         print(
             f"Bench ({'quick' if args.quick else 'full'}): {', '.join(names)}; {args.passes} passes of "
-            f"workload {workload}; Redis {redis.url} ({redis.source})",
+            f"workload {workload}; Redis {redis.url} ({redis.source})"
+            + "".join(f"; {count} shards {shard_set.url}" for count, shard_set in shard_sets.items()),
             file=sys.stderr,
         )
         progress = {"auto": None, "on": True, "off": False}[args.progress]
         profile = args.profile if args.profile is not None else ("" if args.quick else "kit")
         report = runner.run(
-            [build(name, redis.url) for name in names],
+            [build(name, redis.url, shard_sets) for name in names],
             workload,
             progress=progress,
             profile=[name.strip() for name in profile.split(",") if name.strip()],
             figures_wanted=tuple(part.strip() for part in args.figures.split(",")),
             passes=args.passes,
         )
+        if shard_sets:  # what each shard carried over the whole run, and where it listened
+            report["shards"] = {str(count): shard_set.section() for count, shard_set in shard_sets.items()}
         hops = args.hops if args.hops is not None else (0 if args.quick else 300)
         if hops:
             # Step 3's design as served (kit-plain), hop by hop; and the same without middleware.
@@ -145,6 +165,8 @@ def main(argv=None):
         write_summary(args.write_summary, report)
     print(table(report))
     print(cost_lines(report))
+    if report.get("shards"):
+        print("\n".join(shard_report.lines(report)))
     lost = {name: d["lost_deliveries"] for name, d in report["details"].items() if d.get("lost_deliveries")}
     if lost:
         print(f"lost deliveries in fan-out: {lost}")

@@ -7,6 +7,11 @@ what arrives to the local sockets it is meant for. Same routes and frames as kit
   WS   /ws/devices/<id>/    POST /push/<id>/    POST /broadcast/    POST /command/<id>/
 A command carries this process's reply channel, so the device's reply finds the waiting request
 from any process. Needs REDIS_URL; served by uvicorn by default (kit.bench.systems).
+
+Shards (REDIS_URL lists several, floor-redis#3): as channels-redis's pub/sub layer does, each Redis
+channel lives on the shard that its name hashes to (channels_redis.utils._consistent_hash: crc32 & 0xFFF
+in equal ranges); a push PUBLISHes there, and the process holds one subscriber connection per shard
+that one of its channels hashes to. One device's pushes, or one broadcast channel, use one shard.
 """
 
 import asyncio
@@ -14,8 +19,10 @@ import os
 import uuid
 
 import redis.asyncio as aioredis
+from channels_redis.utils import _consistent_hash
 
 from kit.bench import floor
+from kit.serving.redis_service import shard_urls
 
 PREFIX = os.environ.get("FLOOR_PREFIX", "floor")
 BROADCAST = f"{PREFIX}.devices"
@@ -24,6 +31,11 @@ REPLIES = f"{PREFIX}.reply.{uuid.uuid4().hex}"  # this process's reply channel
 
 def device_channel(device_id):
     return f"{PREFIX}.device.{device_id}"
+
+
+def shard_of(channel, shards):
+    """The index of the shard a Redis channel lives on: the one channels-redis picks for that name."""
+    return _consistent_hash(channel, shards)
 
 
 class Hub:
@@ -41,13 +53,26 @@ class Hub:
         await self.started
 
     async def _connect(self):
-        self.redis = aioredis.from_url(os.environ["REDIS_URL"])
-        self.pubsub = self.redis.pubsub()
-        await self.pubsub.subscribe(BROADCAST, REPLIES)
-        self.reader = asyncio.create_task(self._read())
+        self.redis = [aioredis.from_url(url) for url in shard_urls(os.environ["REDIS_URL"])]
+        self.pubsubs = [client.pubsub() for client in self.redis]
+        self.readers = [None] * len(self.redis)
+        for channel in (BROADCAST, REPLIES):
+            await self.subscribe(channel)
 
-    async def _read(self):
-        async for message in self.pubsub.listen():
+    def client(self, channel):
+        """The Redis client of the shard `channel` lives on."""
+        return self.redis[shard_of(channel, len(self.redis))]
+
+    async def subscribe(self, channel):
+        """SUBSCRIBE on the channel's shard; that shard's reader starts (again) if it is not running:
+        redis-py's listen() ends when a connection has no subscription left."""
+        index = shard_of(channel, len(self.redis))
+        await self.pubsubs[index].subscribe(channel)
+        if self.readers[index] is None or self.readers[index].done():
+            self.readers[index] = asyncio.create_task(self._read(self.pubsubs[index]))
+
+    async def _read(self, pubsub):
+        async for message in pubsub.listen():
             if message["type"] != "message":
                 continue
             channel, data = message["channel"].decode(), message["data"]
@@ -80,10 +105,10 @@ class Hub:
         async with self.lock:
             wanted = bool(self.local.get(channel))
             if wanted and channel not in self.subscribed:
-                await self.pubsub.subscribe(channel)
+                await self.subscribe(channel)
                 self.subscribed.add(channel)
             elif not wanted and channel in self.subscribed:
-                await self.pubsub.unsubscribe(channel)
+                await self.pubsubs[shard_of(channel, len(self.redis))].unsubscribe(channel)
                 self.subscribed.discard(channel)
 
 
@@ -105,12 +130,13 @@ class RedisRoutes(floor.Routes):
         """PUBLISH once; -> how many processes had a subscriber (0: offline)."""
         await hub.start()
         header = f"{command_id} {REPLIES}" if command_id else ""
-        return await hub.redis.publish(device_channel(device_id) if device_id else BROADCAST, f"{header}\n{text}")
+        channel = device_channel(device_id) if device_id else BROADCAST
+        return await hub.client(channel).publish(channel, f"{header}\n{text}")
 
     async def replied(self, command_id, data_text):
         reply_to = hub.reply_to.pop(command_id, None)
         if reply_to:
-            await hub.redis.publish(reply_to, f"{command_id}\n{data_text}")
+            await hub.client(reply_to).publish(reply_to, f"{command_id}\n{data_text}")
 
 
 application = floor.make_application(RedisRoutes())

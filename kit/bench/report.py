@@ -73,6 +73,7 @@ def table(report):
 GOAL_BLOCKS = [
     ("targets", "goals (issue 14), for the kit"),
     ("targets_across", "the same, across processes (kit@2 against the floors on two processes)"),
+    ("targets_shards", "the same, on Redis shards (kit#3 against the Redis floor on the same shards)"),
 ]
 
 
@@ -155,6 +156,10 @@ def markdown(report):
                     f"- {check['text']}: {with_spread(check['spread'], unit)}: "
                     f"**{'met' if check['met'] else 'MISSED'}**"
                 )
+    from kit.bench.shard_report import markdown as shards_markdown  # here: it imports this module
+
+    if report.get("shards"):
+        lines.append(shards_markdown(report))
     machine = report["machine"]
     lines += [
         "",
@@ -170,8 +175,12 @@ SUMMARY_START, SUMMARY_END = "<!-- bench-summary:start (make bench writes this p
 
 def summary_markdown(report):
     """The goals' figures in one table, on one process and across two, for the README."""
-    columns = [key for key in ("targets", "targets_across") if report.get(key)]
-    titles = {"targets": "one process", "targets_across": "across two processes (`@2`)"}
+    columns = [key for key in ("targets", "targets_across", "targets_shards") if report.get(key)]
+    titles = {
+        "targets": "one process",
+        "targets_across": "across two processes (`@2`)",
+        "targets_shards": "on three Redis shards (`#3`)",
+    }
     lines = [
         "| the fast variant against the Redis floor | " + " | ".join(titles[key] for key in columns) + " | goal |",
         "| --- |" + " ---: |" * (len(columns) + 1),
@@ -193,6 +202,16 @@ def summary_markdown(report):
             f"Step 3's design (kit-plain), for comparison: push p50 {plain['latency_p50_ms']['median']:.0f}x "
             f"the Redis floor's, fan-out {plain['fanout_per_s']['median']:.2f}x, "
             f"{report['systems']['kit-plain']['memory_per_connection_kib']:.0f} KiB per socket.",
+        ]
+    from kit.bench.shard_report import tally  # here: it imports this module
+
+    kept, compared = tally(report)
+    if compared:
+        lines += [
+            "",
+            f"On three Redis shards beside one Redis (the fast variant and the Redis floor; push, fan-out, "
+            f"command): the one-Redis figures stay within the spread of the passes for {kept} of {compared} "
+            "figures ([docs/bench.md](docs/bench.md)).",
         ]
     machine = report["machine"]
     lines += [

@@ -148,10 +148,14 @@ async def run_async(systems, workload, progress=None, figures_wanted=ALL_FIGURES
         if "command" in figures_wanted and not system.supports_command:
             report["not_measured"][name] = {"command_rtt_p50_ms": "the pattern has no request/reply"}
     report["seconds"] = round(time.monotonic() - started, 1)
-    report["ratios"] = {floor: summary.ratios(per_pass, floor) for floor in summary.FLOORS if floor in per_pass}
+    floors = [*summary.FLOORS, *summary.sharded_floors(per_pass)]
+    report["ratios"] = {floor: summary.ratios(per_pass, floor) for floor in floors if floor in per_pass}
     report["targets"] = summary.goals(per_pass, report["systems"])
     # The same goals across processes (kit@2: requests to one process, devices on another), for the record.
     report["targets_across"] = summary.goals(per_pass, report["systems"], across="@2")
+    # And on Redis shards (kit#3 against floor-redis#3), when measured.
+    for floor in summary.sharded_floors(per_pass)[:1]:
+        report["targets_shards"] = summary.goals(per_pass, report["systems"], across=floor.removeprefix("floor-redis"))
     return report
 
 

@@ -174,7 +174,7 @@ def guard_args(binary):
     return GUARD_ARGS if major >= 7 else [arg for arg in GUARD_ARGS if "|" not in arg]
 
 
-def _spawn(binary, port, workdir, guarded=False):
+def _spawn(binary, port, workdir, guarded=False, die_with_parent=False):
     args = [
         binary,
         "--port",
@@ -195,8 +195,12 @@ def _spawn(binary, port, workdir, guarded=False):
     ]
     log = open(Path(workdir) / "redis.log", "ab")
     # Its own session: a Ctrl-C in the terminal reaches the kit, which then stops Redis in order.
+    # die_with_parent (Linux): a bench killed outright (SIGKILL) leaves no redis-server of its own behind.
+    preexec = None
+    if die_with_parent and sys.platform == "linux":
+        from kit.serving.live_server import _die_with_parent as preexec  # imported here, not in the child
     return subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=preexec
     )
 
 
@@ -211,11 +215,13 @@ def _wait_until_ready(url, process):
     raise RedisUnavailable(f"redis-server did not answer PING within {START_TIMEOUT} s")
 
 
-def start_server(binary, source, guarded=False):
+def start_server(binary, source, guarded=False, die_with_parent=False):
+    """A redis-server on a free port of 127.0.0.1, answering PING. die_with_parent: it gets SIGTERM when
+    the thread that started it ends (Linux), as the bench's shards do."""
     workdir = tempfile.mkdtemp(prefix="kit-redis-")
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
-    process = _spawn(binary, port, workdir, guarded)
+    process = _spawn(binary, port, workdir, guarded, die_with_parent)
     handle = Redis(url=url, source=source, process=process, workdir=workdir, binary=binary, port=port)
     try:
         _wait_until_ready(url, process)

@@ -5,15 +5,13 @@ asserted: the figures and the goals' met/MISSED are printed for people to read (
 """
 
 import asyncio
-import json
 import math
-import os
 import subprocess
 import sys
 
 import pytest
 
-from kit import REPO_DIR
+from bench_support import run_bench
 from kit.bench.__main__ import FIGURES
 from kit.bench.client import HttpClient, chunked_body
 from kit.bench.device_client import DeviceClient, client_frame
@@ -27,42 +25,11 @@ FLOORS = ("floor", "floor-redis")
 
 @pytest.fixture(scope="module")
 def quick_run(redis_url, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bench")
-    out, docs, readme = folder / "bench.json", folder / "bench.md", folder / "README.md"
-    docs.write_text((REPO_DIR / "docs" / "bench.md").read_text())
-    readme.write_text((REPO_DIR / "README.md").read_text())
     # --profile and --hops: the full run's explanations (py-spy, hop timing) are exercised here too.
-    command = [
-        sys.executable,
-        "-m",
-        "kit.bench",
-        "--quick",
-        "--progress",
-        "off",
-        "--out",
-        str(out),
-        "--profile",
-        "kit",
-        "--hops",
-        "20",
-        "--passes",
-        "3",
-        "--write-docs",
-        str(docs),
-        "--write-summary",
-        str(readme),
-    ]
-    result = subprocess.run(
-        command,
-        cwd=REPO_DIR,
-        env={**os.environ, "REDIS_URL": redis_url},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        stdin=subprocess.DEVNULL,
+    stdout, report, docs, readme = run_bench(
+        tmp_path_factory.mktemp("bench"), redis_url, "--quick", "--profile", "kit", "--hops", "20", "--passes", "3"
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout, json.loads(out.read_text()), docs.read_text() + readme.read_text()
+    return stdout, report, docs + readme
 
 
 def positive(value):
