@@ -16,6 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -31,6 +32,8 @@ async def close_group(group, event_type):
     """Tells every socket in group to close. Returns False if the layer could not be reached."""
     try:
         await asyncio.wait_for(get_channel_layer().group_send(group, {"type": event_type}), NOTIFY_TIMEOUT_SECONDS)
+    except ImproperlyConfigured:  # this process's layer is not the server's (mysite/layers.py): say so
+        raise
     except Exception:  # Redis down or slow: the caller says so; the credential is void anyway
         return False
     return True

@@ -20,6 +20,7 @@ import logging
 import os
 
 from channels_redis import core, pubsub
+from django.core.exceptions import ImproperlyConfigured
 from channels_redis.utils import create_pool, decode_hosts
 from redis import asyncio as aioredis
 
@@ -31,8 +32,9 @@ KINDS = {"core": "channels_redis.core.RedisChannelLayer", "pubsub": "channels_re
 _serving = {}  # record key -> this process's record, while it keeps it fresh
 
 
-class LayerMismatch(RuntimeError):
-    """This process's layer is not the one the server on the same Redis and prefix uses."""
+class LayerMismatch(ImproperlyConfigured):
+    """This process's layer is not the one the server on the same Redis and prefix uses (a setting to fix,
+    so Django's ImproperlyConfigured: the kit's copy of this module raises the same kind)."""
 
 
 def shard_names(hosts):
@@ -102,7 +104,6 @@ class Agreement:
             if error is not None and receiving:  # a server, or one stopped less than RECORD_TTL_SECONDS ago
                 log.warning("%s This receiving process's layer replaces its record.", error)
             elif error is not None:
-                log.error("%s", error)
                 raise error
         self._agreed = True
         if receiving and key not in _serving:  # a server: others check against this one from now on

@@ -103,6 +103,8 @@ def test_a_process_with_the_other_kind_of_layer_gets_an_error_naming_both(server
     mine = server.shell_env()["CHANNEL_LAYER"]
     server.create_device("m1")  # below: the project's own settings, as the README runs them (mysite/layers.py)
     result = shell(server, sys.executable, "manage.py", "revoke_device", "m1", CHANNEL_LAYER=other)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "Could not reach the channel layer" not in result.stderr  # Redis answered: the layer is what is wrong
     assert f"uses the {other} channel layer" in result.stderr
     assert f"uses the {mine} layer" in result.stderr and f"CHANNEL_LAYER={mine}" in result.stderr
     # A script's group_send raises it.

@@ -170,8 +170,10 @@ async def test_a_plain_command_with_the_other_layer_against_runserver_gets_an_er
     socket = await connect(runserver, "m1", token)  # its consumer receives: the server records its layer
     try:
         await asyncio.to_thread(wait_for_record, runserver["first_shard"], "plainrun:layer")
-        result = await asyncio.to_thread(command_output, runserver, "revoke_device", "m1", CHANNEL_LAYER="pubsub")
+        env = {**runserver["env"], "CHANNEL_LAYER": "pubsub"}
+        result = await asyncio.to_thread(run, env, sys.executable, "manage.py", "revoke_device", "m1")
         assert "uses the pubsub channel layer" in result.stderr, result.stderr
+        assert result.returncode == 1 and "Traceback" not in result.stderr
         assert "uses the core layer" in result.stderr and "Set CHANNEL_LAYER=core" in result.stderr
     finally:
         await socket.close()
