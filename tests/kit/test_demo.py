@@ -17,8 +17,10 @@ from pathlib import Path
 
 import httpx
 import psutil
+import redis as redis_py
 
 from kit import REPO_DIR
+from kit.serving import redis_service
 
 READY_TIMEOUT = 90
 STOP_TIMEOUT = 30
@@ -50,8 +52,10 @@ class OutputReader(threading.Thread):
         return found
 
 
-def start_demo(*extra):
+def start_demo(*extra, redis_url=None):
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # let it find or start its own Redis
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
         [
@@ -186,6 +190,56 @@ def test_another_shell_that_sources_the_demos_env_reaches_its_server(tmp_path):
     finally:
         stop_demo(process, reader)
     assert not env_file.exists()  # it named a server that is gone
+
+
+def test_make_demo_on_three_shards_serves_commands_and_revocation_and_uses_every_shard(tmp_path):
+    """REDIS_URL listing three Redis servers (issue 22): the demo's simulated devices answer commands (a
+    direct send back to the API's process, channels_redis#221's case), a shell that sourced the demo's
+    env revokes a device, and every shard carries traffic."""
+    shards = [redis_service.find_or_start(skip=("REDIS_URL", "localhost:6379")) for _ in range(3)]
+    url = ",".join(handle.url for handle in shards)
+    env_file = tmp_path / "demo.env"
+    try:
+        before = [redis_py.Redis.from_url(h.url).info("stats")["total_commands_processed"] for h in shards]
+        process, reader, pids = start_demo("--env-file", str(env_file), redis_url=url)
+        try:
+            output = reader.text
+            base = re.search(r"Devices dashboard\s+(http://127\.0\.0\.1:\d+)/devices/", output).group(1)
+            api_key = re.search(r"API key\s+(kit_\S+)", output).group(1)
+            headers = {"Authorization": f"Bearer {api_key}"}
+            assert url in env_file.read_text()
+            for device in ("sim-1", "sim-2"):
+                for round_ in range(4):
+                    answer = httpx.post(
+                        f"{base}/api/devices/{device}/commands/", json={"data": round_, "timeout": 5}, headers=headers
+                    )
+                    assert answer.status_code == 200 and answer.json()["reply"]["echo"] == round_, answer.text
+            clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "CHANNEL_", "DJANGO_", "KIT_"))}
+            revoked = subprocess.run(
+                ["bash", "-c", f"source {env_file} && cd project && {sys.executable} manage.py revoke_device sim-2"],
+                cwd=REPO_DIR,
+                env=clean,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert revoked.returncode == 0, revoked.stderr
+            deadline, online = time.monotonic() + 5, {}
+            while time.monotonic() < deadline and online.get("sim-2") is not False:
+                listed = httpx.get(base + "/api/devices/", headers=headers, timeout=5).json()
+                online = {d["id"]: d["online"] for d in listed}
+                time.sleep(0.2)
+            assert online["sim-1"] is True and online["sim-2"] is False
+        finally:
+            stop_demo(process, reader)
+        after = [redis_py.Redis.from_url(h.url).info("stats")["total_commands_processed"] for h in shards]
+        carried = [end - start for start, end in zip(before, after)]
+        print(f"\n[demo on 3 shards] commands per shard: {carried}")
+        assert all(count > 2 for count in carried), carried  # 1 is the INFO that read "before"
+        assert still_running(pids.values()) == [], f"left running: {pids}"
+    finally:
+        for handle in shards:
+            handle.stop()
 
 
 def test_make_demo_classroom_prints_the_join_url_and_a_qr_code_and_serves_only_its_hosts():
