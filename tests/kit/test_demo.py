@@ -103,6 +103,19 @@ def still_running(pids):
     return [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 
 
+def run_sourced(env_file, command):
+    """`command` (python's arguments) run from project/ in a clean shell that sourced the demo's env file."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "CHANNEL_", "DJANGO_", "KIT_"))}
+    return subprocess.run(
+        ["bash", "-c", f"source {env_file} && cd project && {sys.executable} {command}"],
+        cwd=REPO_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_make_demo_prints_working_urls_and_ctrl_c_stops_everything():
     process, reader, pids = start_demo()
     try:
@@ -169,15 +182,7 @@ def test_another_shell_that_sources_the_demos_env_reaches_its_server(tmp_path):
         assert f"source {env_file}" in output and "CHANNEL_LAYER=pubsub" in output
         base = re.search(r"Devices dashboard\s+(http://127\.0\.0\.1:\d+)/devices/", output).group(1)
         api_key = re.search(r"API key\s+(kit_\S+)", output).group(1)
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "CHANNEL_", "DJANGO_", "KIT_"))}
-        revoked = subprocess.run(
-            ["bash", "-c", f"source {env_file} && cd project && {sys.executable} manage.py revoke_device sim-1"],
-            cwd=REPO_DIR,
-            env=clean,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        revoked = run_sourced(env_file, "manage.py revoke_device sim-1")
         assert revoked.returncode == 0 and "Could not reach" not in revoked.stderr, revoked.stderr
         deadline, online = time.monotonic() + 5, {}
         while time.monotonic() < deadline:
@@ -214,15 +219,7 @@ def test_make_demo_on_three_shards_serves_commands_and_revocation_and_uses_every
                         f"{base}/api/devices/{device}/commands/", json={"data": round_, "timeout": 5}, headers=headers
                     )
                     assert answer.status_code == 200 and answer.json()["reply"]["echo"] == round_, answer.text
-            clean = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "CHANNEL_", "DJANGO_", "KIT_"))}
-            revoked = subprocess.run(
-                ["bash", "-c", f"source {env_file} && cd project && {sys.executable} manage.py revoke_device sim-2"],
-                cwd=REPO_DIR,
-                env=clean,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            revoked = run_sourced(env_file, "manage.py revoke_device sim-2")
             assert revoked.returncode == 0, revoked.stderr
             deadline, online = time.monotonic() + 5, {}
             while time.monotonic() < deadline and online.get("sim-2") is not False:
